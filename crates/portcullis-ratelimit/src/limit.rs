@@ -88,6 +88,19 @@ pub struct Limit {
     name: Cow<'static, str>,
     quota: Quota,
     algorithm: Algorithm,
+    /// FNV-1a of (name, 0xff, algorithm tag): a store-independent id of the key namespace, so a
+    /// store hashes one word for it instead of the name.
+    namespace: u64,
+}
+
+/// FNV-1a, 64 bits (only over operator-chosen names, never over client input).
+fn namespace(name: &str, algorithm: Algorithm) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    name.bytes()
+        .chain([0xff])
+        .chain(algorithm.as_str().bytes())
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -109,17 +122,36 @@ impl Limit {
             return Err(LimitError::Name);
         }
         Ok(Self {
+            namespace: namespace(&name, Algorithm::Gcra),
             name,
             quota,
             algorithm: Algorithm::Gcra,
         })
     }
 
+    /// A limit whose name is a literal known to be valid (the presets); checked in tests.
+    pub(crate) fn preset(name: &'static str, quota: Quota) -> Self {
+        debug_assert!(valid_name(name));
+        Self {
+            namespace: namespace(name, Algorithm::Gcra),
+            name: Cow::Borrowed(name),
+            quota,
+            algorithm: Algorithm::Gcra,
+        }
+    }
+
     /// This limit counted by another algorithm.
     #[must_use]
     pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithm = algorithm;
+        self.namespace = namespace(&self.name, algorithm);
         self
+    }
+
+    /// A 64-bit id of (name, algorithm), the namespace of this limit's keys in a store.
+    #[must_use]
+    pub const fn namespace(&self) -> u64 {
+        self.namespace
     }
 
     /// The name.
