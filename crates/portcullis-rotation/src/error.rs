@@ -112,8 +112,7 @@ const WIDER: ErrorDescription =
 const MALFORMED_SCOPE: ErrorDescription = ErrorDescription::from_static("scope is malformed");
 const NOT_YOURS: ErrorDescription =
     ErrorDescription::from_static("the token was not issued to this client");
-const SESSION: ErrorDescription =
-    ErrorDescription::from_static("the sign-in session has expired");
+const SESSION: ErrorDescription = ErrorDescription::from_static("the sign-in session has expired");
 const RETRY: ErrorDescription =
     ErrorDescription::from_static("temporarily unavailable, retry later");
 
@@ -122,7 +121,9 @@ impl RotationError {
     #[must_use]
     pub fn oauth_error(&self) -> OAuthError {
         match self {
-            Self::InvalidGrant(_) => OAuthError::new(ErrorCode::InvalidGrant).with_description(GRANT),
+            Self::InvalidGrant(_) => {
+                OAuthError::new(ErrorCode::InvalidGrant).with_description(GRANT)
+            }
             Self::Pkce(e) => e.oauth_error(),
             Self::ScopeWidened => OAuthError::new(ErrorCode::InvalidScope).with_description(WIDER),
             Self::MalformedScope(_) => {

@@ -15,8 +15,8 @@ use crate::store::{
     TokenRevocation,
 };
 use crate::{
-    AccessToken, Credential, Family, FamilyId, HashPrefix, Lifetimes, Revocation,
-    RevocationReason, Scope, TokenKind,
+    AccessToken, Credential, Family, FamilyId, HashPrefix, Lifetimes, Revocation, RevocationReason,
+    Scope, TokenKind,
 };
 
 /// Shards per map: a power of two well above the number of cores, so that two requests on
@@ -83,9 +83,7 @@ impl<T> Sharded<T> {
         &self.shards[i % SHARDS]
     }
     fn read(&self, i: usize) -> RwLockReadGuard<'_, T> {
-        self.shard(i)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shard(i).read().unwrap_or_else(PoisonError::into_inner)
     }
     fn write(&self, i: usize) -> RwLockWriteGuard<'_, T> {
         self.shard(i)
@@ -336,7 +334,16 @@ impl MemoryGrantStore {
             CodeDecision::Redeem => {
                 self.index_pair(req.refresh, req.access, &cell)?;
                 st.family.binding = req.binding;
-                let issued = insert_pair(st, &hash, 1, req.refresh, req.access, None, req.lifetimes, req.now);
+                let issued = insert_pair(
+                    st,
+                    &hash,
+                    1,
+                    req.refresh,
+                    req.access,
+                    None,
+                    req.lifetimes,
+                    req.now,
+                );
                 if let Some(code) = st.credentials.get_mut(&hash) {
                     code.used_at = Some(req.now);
                     code.successor = Some(req.refresh);

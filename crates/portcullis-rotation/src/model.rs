@@ -32,9 +32,13 @@ impl TokenKind {
     /// The kind a token prefix names, if any.
     #[must_use]
     pub fn from_prefix(prefix: &str) -> Option<Self> {
-        [Self::AuthorizationCode, Self::RefreshToken, Self::AccessToken]
-            .into_iter()
-            .find(|k| k.prefix().as_str() == prefix)
+        [
+            Self::AuthorizationCode,
+            Self::RefreshToken,
+            Self::AccessToken,
+        ]
+        .into_iter()
+        .find(|k| k.prefix().as_str() == prefix)
     }
 
     /// The hash purpose of this kind (domain separation between kinds).

@@ -323,7 +323,9 @@ impl GrantService {
             None if self.policy.pkce_required() => {
                 return Err(PkceError::MissingChallenge.into());
             }
-            Some(c) if c.method() == ChallengeMethod::Plain && !self.policy.pkce().allows_plain() => {
+            Some(c)
+                if c.method() == ChallengeMethod::Plain && !self.policy.pkce().allows_plain() =>
+            {
                 return Err(PkceError::PlainNotAllowed.into());
             }
             _ => {}
@@ -337,7 +339,9 @@ impl GrantService {
         }
         let (code, hash) = self.mint(TokenKind::AuthorizationCode)?;
         let id = FamilyId::generate().map_err(|_| RotationError::Rng)?;
-        let code_expires_at = now.saturating_add(self.policy.code_lifetime()).min(expires_at);
+        let code_expires_at = now
+            .saturating_add(self.policy.code_lifetime())
+            .min(expires_at);
         let family = Family {
             id,
             user_id: req.user_id,
@@ -395,9 +399,10 @@ impl GrantService {
     fn binding_record(&self, ctx: &BindingContext<'_>) -> Binding {
         Binding {
             user_agent: ctx.user_agent.map(|ua| self.hasher.hash_user_agent(ua)),
-            ip_prefix: ctx
-                .ip
-                .map(|ip| self.hasher.hash_ip_prefix(ip, self.policy.binding().ip_prefix())),
+            ip_prefix: ctx.ip.map(|ip| {
+                self.hasher
+                    .hash_ip_prefix(ip, self.policy.binding().ip_prefix())
+            }),
             device_id: ctx.device_id.map(|d| self.hasher.hash_device_id(d)),
         }
     }
@@ -685,7 +690,10 @@ impl GrantService {
             .revoke_user(user_id, reason, self.clock.now())
             .await?;
         for id in &ids {
-            self.emit(&SecurityEvent::FamilyRevoked { family: *id, reason });
+            self.emit(&SecurityEvent::FamilyRevoked {
+                family: *id,
+                reason,
+            });
         }
         Ok(ids)
     }
@@ -701,7 +709,10 @@ impl GrantService {
             .revoke_client(client_id, reason, self.clock.now())
             .await?;
         for id in &ids {
-            self.emit(&SecurityEvent::FamilyRevoked { family: *id, reason });
+            self.emit(&SecurityEvent::FamilyRevoked {
+                family: *id,
+                reason,
+            });
         }
         Ok(ids)
     }
