@@ -150,7 +150,11 @@ fn fixed(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcom
             limit: cap,
             remaining: cap - count,
             // A window that has not started (no request yet) has nothing to reset.
-            reset_after: if count == 0 { Duration::ZERO } else { micros(left) },
+            reset_after: if count == 0 {
+                Duration::ZERO
+            } else {
+                micros(left)
+            },
             retry_after: Duration::ZERO,
         },
         write,
@@ -253,6 +257,7 @@ fn sliding(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outc
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::Quota;
@@ -295,7 +300,10 @@ mod tests {
     #[test]
     fn gcra_burst_then_one_per_interval() {
         let l = limit("10/min", Algorithm::Gcra);
-        let mut k = Key { limit: &l, state: None };
+        let mut k = Key {
+            limit: &l,
+            state: None,
+        };
         assert_eq!(k.peek(T0).remaining, 10);
         for i in 0..10 {
             let d = k.check(T0);
@@ -319,7 +327,10 @@ mod tests {
     #[test]
     fn gcra_custom_burst() {
         let l = limit("10/min;burst=3", Algorithm::Gcra);
-        let mut k = Key { limit: &l, state: None };
+        let mut k = Key {
+            limit: &l,
+            state: None,
+        };
         assert_eq!(k.admitted(T0, 5), 3);
         assert_eq!(k.check(T0).retry_after, Duration::from_secs(6));
         assert_eq!(k.admitted(T0 + 12 * SEC, 5), 2);
@@ -329,16 +340,25 @@ mod tests {
     fn fixed_window_edges() {
         let l = limit("10/min", Algorithm::FixedWindow);
         let start = T0 + 7 * SEC; // windows start at the first request, not on the minute
-        let mut k = Key { limit: &l, state: None };
+        let mut k = Key {
+            limit: &l,
+            state: None,
+        };
         assert_eq!(k.peek(start).reset_after, Duration::ZERO);
         assert_eq!(k.check(start).remaining, 9);
         assert_eq!(k.admitted(start + 30 * SEC, 20), 9);
         let d = k.check(start + 30 * SEC);
-        assert_eq!((d.allowed, d.retry_after, d.reset_after), (false, Duration::from_secs(30), Duration::from_secs(30)));
+        assert_eq!(
+            (d.allowed, d.retry_after, d.reset_after),
+            (false, Duration::from_secs(30), Duration::from_secs(30))
+        );
         assert!(!k.check(start + 60 * SEC - 1).allowed);
         // the recipe's weakness, made explicit: 2 × count across the edge
         assert_eq!(k.admitted(start + 60 * SEC, 20), 10);
-        assert_eq!(k.peek(start + 60 * SEC).reset_after, Duration::from_secs(60));
+        assert_eq!(
+            k.peek(start + 60 * SEC).reset_after,
+            Duration::from_secs(60)
+        );
         assert_eq!(k.admitted(start + 120 * SEC - 1, 1), 0);
         assert_eq!(k.admitted(start + 120 * SEC, 1), 1);
     }
@@ -346,7 +366,10 @@ mod tests {
     #[test]
     fn sliding_window_edges() {
         let l = limit("10/min", Algorithm::SlidingWindow);
-        let mut k = Key { limit: &l, state: None };
+        let mut k = Key {
+            limit: &l,
+            state: None,
+        };
         // ten in the window [T0, T0+60s), the eleventh denied
         assert_eq!(k.admitted(T0 + 50 * SEC, 11), 10);
         // at the window edge the previous ten still weigh fully
@@ -368,7 +391,10 @@ mod tests {
     #[test]
     fn sliding_worst_case_reaches_the_documented_bound() {
         let l = limit("10/min", Algorithm::SlidingWindow);
-        let mut k = Key { limit: &l, state: None };
+        let mut k = Key {
+            limit: &l,
+            state: None,
+        };
         // ten at the very end of a window, then as many as possible by the end of the next:
         // 19 = 2 × 10 − 1 within one period.
         assert_eq!(k.admitted(T0 + 60 * SEC - 1, 10), 10);
@@ -383,9 +409,16 @@ mod tests {
 
     #[test]
     fn state_read_after_the_clock_went_back_is_conservative() {
-        for alg in [Algorithm::Gcra, Algorithm::FixedWindow, Algorithm::SlidingWindow] {
+        for alg in [
+            Algorithm::Gcra,
+            Algorithm::FixedWindow,
+            Algorithm::SlidingWindow,
+        ] {
             let l = limit("2/min", alg);
-            let mut k = Key { limit: &l, state: None };
+            let mut k = Key {
+                limit: &l,
+                state: None,
+            };
             assert_eq!(k.admitted(T0 + 120 * SEC, 5), 2, "{alg}");
             let d = k.check(T0);
             assert!(!d.allowed, "{alg}");
@@ -419,7 +452,10 @@ mod tests {
 
     /// Times of the admitted requests.
     fn run(l: &Limit, steps: &[Step]) -> Vec<u64> {
-        let mut k = Key { limit: l, state: None };
+        let mut k = Key {
+            limit: l,
+            state: None,
+        };
         let mut now = T0 + 13;
         let mut times = Vec::new();
         for s in steps {
@@ -429,13 +465,20 @@ mod tests {
                 let d = k.check(now);
                 assert_eq!(before.allowed, d.allowed, "peek and check disagree");
                 if d.allowed {
-                    assert_eq!(d.remaining + 1, before.remaining, "a check consumes exactly one");
+                    assert_eq!(
+                        d.remaining + 1,
+                        before.remaining,
+                        "a check consumes exactly one"
+                    );
                     times.push(now);
                 } else {
                     // retry-after is exact: one microsecond early denied, on time admitted
                     assert!(d.retry_after > Duration::ZERO);
                     let r = d.retry_after.as_micros() as u64;
-                    assert!(!k.peek(now + r - 1).allowed, "admitted before retry_after {d:?}");
+                    assert!(
+                        !k.peek(now + r - 1).allowed,
+                        "admitted before retry_after {d:?}"
+                    );
                     assert!(k.peek(now + r).allowed, "denied at retry_after {d:?}");
                 }
             }

@@ -288,7 +288,9 @@ fn key_for(addr: IpAddr, ipv6_prefix: u8) -> String {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) if ipv6_prefix >= 128 => v6.to_string(),
         IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(u32::from(128 - ipv6_prefix)).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(u32::from(128 - ipv6_prefix))
+                .unwrap_or(0);
             let net = Ipv6Addr::from(u128::from(v6) & mask);
             format!("{net}/{ipv6_prefix}")
         }
@@ -342,7 +344,20 @@ const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
         )
 }
 
@@ -482,13 +497,23 @@ mod tests {
 
     #[test]
     fn trusted_proxies_parse() {
-        let t = TrustedProxies::parse(["10.0.0.0/8", " 192.0.2.1 ", "::1", "2001:db8::/32", "10.1.2.3/8"]).unwrap();
+        let t = TrustedProxies::parse([
+            "10.0.0.0/8",
+            " 192.0.2.1 ",
+            "::1",
+            "2001:db8::/32",
+            "10.1.2.3/8",
+        ])
+        .unwrap();
         assert!(t.contains(ip("10.200.0.1")));
         assert!(t.contains(ip("::ffff:10.0.0.1")));
         assert!(t.contains(ip("192.0.2.1")) && !t.contains(ip("192.0.2.2")));
         assert!(t.contains(ip("::1")) && t.contains(ip("2001:db8:5::1")));
         assert!(!t.contains(ip("11.0.0.1")));
-        assert_eq!(TrustedProxies::parse(["10.0.0.0/33"]), Err(ClientIpError::Cidr("10.0.0.0/33".into())));
+        assert_eq!(
+            TrustedProxies::parse(["10.0.0.0/33"]),
+            Err(ClientIpError::Cidr("10.0.0.0/33".into()))
+        );
         assert!(TrustedProxies::parse(["example.com"]).is_err());
         assert!(TrustedProxies::none().is_empty());
     }
@@ -505,9 +530,18 @@ mod tests {
     #[test]
     fn spoofed_x_forwarded_for_from_untrusted_peer_is_ignored() {
         let r = behind(ForwardedHeader::XForwardedFor);
-        for spoof in [&b"1.2.3.4"[..], b"10.0.0.1", b"garbage", b"", b"1.2.3.4, 5.6.7.8"] {
+        for spoof in [
+            &b"1.2.3.4"[..],
+            b"10.0.0.1",
+            b"garbage",
+            b"",
+            b"1.2.3.4, 5.6.7.8",
+        ] {
             let got = r.resolve(ip("198.51.100.20"), [spoof]);
-            assert_eq!((got.addr, got.source), (ip("198.51.100.20"), IpSource::Peer));
+            assert_eq!(
+                (got.addr, got.source),
+                (ip("198.51.100.20"), IpSource::Peer)
+            );
         }
     }
 
@@ -516,17 +550,36 @@ mod tests {
         let r = behind(ForwardedHeader::XForwardedFor);
         let proxy = ip("10.0.0.2");
         let got = r.resolve(proxy, [&b"6.6.6.6, 203.0.113.7, 10.9.9.9"[..]]);
-        assert_eq!((got.addr, got.source), (ip("203.0.113.7"), IpSource::Forwarded));
+        assert_eq!(
+            (got.addr, got.source),
+            (ip("203.0.113.7"), IpSource::Forwarded)
+        );
         // several header lines are one list, in order
         let got = r.resolve(proxy, [&b"6.6.6.6"[..], b"203.0.113.8", b"10.1.1.1"]);
         assert_eq!(got.addr, ip("203.0.113.8"));
         // ports and brackets
-        assert_eq!(r.resolve(proxy, [&b"203.0.113.7:5555"[..]]).addr, ip("203.0.113.7"));
-        assert_eq!(r.resolve(proxy, [&b"[2001:db8::7]:443"[..]]).addr, ip("2001:db8::7"));
-        assert_eq!(r.resolve(proxy, [&b"[2001:db8::7]"[..]]).addr, ip("2001:db8::7"));
-        assert_eq!(r.resolve(proxy, [&b" 2001:db8::8 "[..]]).addr, ip("2001:db8::8"));
+        assert_eq!(
+            r.resolve(proxy, [&b"203.0.113.7:5555"[..]]).addr,
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            r.resolve(proxy, [&b"[2001:db8::7]:443"[..]]).addr,
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            r.resolve(proxy, [&b"[2001:db8::7]"[..]]).addr,
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            r.resolve(proxy, [&b" 2001:db8::8 "[..]]).addr,
+            ip("2001:db8::8")
+        );
         // mapped addresses are IPv4
-        assert_eq!(r.resolve(ip("::ffff:10.0.0.2"), [&b"::ffff:203.0.113.7"[..]]).addr, ip("203.0.113.7"));
+        assert_eq!(
+            r.resolve(ip("::ffff:10.0.0.2"), [&b"::ffff:203.0.113.7"[..]])
+                .addr,
+            ip("203.0.113.7")
+        );
         // no header: the peer
         assert_eq!(r.resolve(proxy, []).source, IpSource::Peer);
     }
@@ -535,25 +588,47 @@ mod tests {
     fn malformed_entries_never_grant_a_fresh_key() {
         let r = behind(ForwardedHeader::XForwardedFor);
         let proxy = ip("10.0.0.2");
-        for bad in [&b"not-an-ip"[..], b"", b" , ", b"203.0.113.7,", b"unknown", b"fe80::1%eth0", b"\xff\xfe", b"1.2.3.4.5", b"999.1.1.1"] {
+        for bad in [
+            &b"not-an-ip"[..],
+            b"",
+            b" , ",
+            b"203.0.113.7,",
+            b"unknown",
+            b"fe80::1%eth0",
+            b"\xff\xfe",
+            b"1.2.3.4.5",
+            b"999.1.1.1",
+        ] {
             let got = r.resolve(proxy, [bad]);
-            assert_eq!((got.addr, got.source), (proxy, IpSource::NearestTrustedHop), "{bad:?}");
+            assert_eq!(
+                (got.addr, got.source),
+                (proxy, IpSource::NearestTrustedHop),
+                "{bad:?}"
+            );
         }
         // the walk stops at the first bad entry from the right, at the nearest trusted hop
         let got = r.resolve(proxy, [&b"203.0.113.7, junk, 10.3.3.3"[..]]);
-        assert_eq!((got.addr, got.source), (ip("10.3.3.3"), IpSource::NearestTrustedHop));
+        assert_eq!(
+            (got.addr, got.source),
+            (ip("10.3.3.3"), IpSource::NearestTrustedHop)
+        );
         // junk left of the client does not matter
         let got = r.resolve(proxy, [&b"junk, 203.0.113.7"[..]]);
         assert_eq!(got.addr, ip("203.0.113.7"));
         // all trusted: the left-most trusted hop
         let got = r.resolve(proxy, [&b"10.0.0.9, 10.0.0.8"[..]]);
-        assert_eq!((got.addr, got.source), (ip("10.0.0.9"), IpSource::NearestTrustedHop));
+        assert_eq!(
+            (got.addr, got.source),
+            (ip("10.0.0.9"), IpSource::NearestTrustedHop)
+        );
     }
 
     #[test]
     fn deep_chains_are_bounded() {
         let r = behind(ForwardedHeader::XForwardedFor);
-        let chain = std::iter::repeat_n("10.0.0.1", 1000).collect::<Vec<_>>().join(",");
+        let chain = std::iter::repeat_n("10.0.0.1", 1000)
+            .collect::<Vec<_>>()
+            .join(",");
         let lines: Vec<&[u8]> = vec![b"203.0.113.7", chain.as_bytes()];
         let got = r.resolve(ip("10.0.0.2"), lines);
         assert_eq!(got.source, IpSource::NearestTrustedHop);
@@ -564,19 +639,34 @@ mod tests {
     fn forwarded_header() {
         let r = behind(ForwardedHeader::Forwarded);
         let proxy = ip("10.0.0.2");
-        let v = br#"for=6.6.6.6;proto=https, For="[2001:db8:cafe::17]:4711";by=10.0.0.2, for=10.0.0.7"#;
+        let v =
+            br#"for=6.6.6.6;proto=https, For="[2001:db8:cafe::17]:4711";by=10.0.0.2, for=10.0.0.7"#;
         let got = r.resolve(proxy, [&v[..]]);
-        assert_eq!((got.addr, got.source), (ip("2001:db8:cafe::17"), IpSource::Forwarded));
         assert_eq!(
-            parse_forwarded(br#"for=192.0.2.60;proto=http;by=203.0.113.43, for="198.51.100.17:80""#),
+            (got.addr, got.source),
+            (ip("2001:db8:cafe::17"), IpSource::Forwarded)
+        );
+        assert_eq!(
+            parse_forwarded(
+                br#"for=192.0.2.60;proto=http;by=203.0.113.43, for="198.51.100.17:80""#
+            ),
             vec![Some(ip("192.0.2.60")), Some(ip("198.51.100.17"))]
         );
-        assert_eq!(parse_forwarded(b"for=unknown, for=_hidden, proto=http"), vec![None, None, None]);
+        assert_eq!(
+            parse_forwarded(b"for=unknown, for=_hidden, proto=http"),
+            vec![None, None, None]
+        );
         assert_eq!(parse_forwarded(b"for=1.2.3.4;for=5.6.7.8"), vec![None]);
         assert_eq!(parse_forwarded(br#"for="1.2.3.4"#), vec![None]);
-        assert_eq!(parse_forwarded(br#"for="\1.2.3.4""#), vec![Some(ip("1.2.3.4"))]);
+        assert_eq!(
+            parse_forwarded(br#"for="\1.2.3.4""#),
+            vec![Some(ip("1.2.3.4"))]
+        );
         assert_eq!(parse_forwarded(b"for=1.2.3.4 x"), vec![None]);
-        assert_eq!(parse_forwarded(b";;for=1.2.3.4;;"), vec![Some(ip("1.2.3.4"))]);
+        assert_eq!(
+            parse_forwarded(b";;for=1.2.3.4;;"),
+            vec![Some(ip("1.2.3.4"))]
+        );
         // an unterminated quote swallows what follows: the nearest trusted hop
         let got = r.resolve(proxy, [&br#"for="oops, for=203.0.113.9"#[..]]);
         assert_eq!((got.addr, got.source), (proxy, IpSource::NearestTrustedHop));
@@ -593,7 +683,10 @@ mod tests {
         assert_eq!(k("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
         assert_eq!(k("2001:db8:1:2:ffff::1"), k("2001:db8:1:2::9"));
         let r128 = ClientIpResolver::peer_only().ipv6_prefix(200);
-        assert_eq!(r128.key(&r128.resolve(ip("2001:db8::1"), [])), "2001:db8::1");
+        assert_eq!(
+            r128.key(&r128.resolve(ip("2001:db8::1"), [])),
+            "2001:db8::1"
+        );
         let r0 = ClientIpResolver::peer_only().ipv6_prefix(0);
         assert_eq!(r0.key(&r0.resolve(ip("2001:db8::1"), [])), "::/0");
     }

@@ -90,8 +90,14 @@ mod tests {
         assert_eq!(denied(Duration::from_micros(1)).retry_after_secs(), 1);
         assert_eq!(denied(Duration::ZERO).retry_after_secs(), 1);
         assert_eq!(denied(Duration::from_secs(6)).retry_after_secs(), 6);
-        assert_eq!(denied(Duration::from_micros(6_000_001)).retry_after_secs(), 7);
-        assert_eq!(denied(Duration::from_micros(5_999_999)).reset_after_secs(), 6);
+        assert_eq!(
+            denied(Duration::from_micros(6_000_001)).retry_after_secs(),
+            7
+        );
+        assert_eq!(
+            denied(Duration::from_micros(5_999_999)).reset_after_secs(),
+            6
+        );
     }
 
     #[test]
@@ -103,7 +109,11 @@ mod tests {
         };
         let m = MultiDecision {
             allowed: false,
-            decisions: vec![ok, denied(Duration::from_secs(3)), denied(Duration::from_secs(9))],
+            decisions: vec![
+                ok,
+                denied(Duration::from_secs(3)),
+                denied(Duration::from_secs(9)),
+            ],
         };
         assert_eq!(m.retry_after(), Duration::from_secs(9));
     }

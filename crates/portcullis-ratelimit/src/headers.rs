@@ -65,7 +65,10 @@ impl RateLimitFields {
     /// The fields for a request checked against `limits` with these `decisions` (one per limit,
     /// in order), admitted if `allowed`.
     #[must_use]
-    pub fn new<'a>(checks: impl IntoIterator<Item = (&'a Limit, &'a Decision)>, allowed: bool) -> Self {
+    pub fn new<'a>(
+        checks: impl IntoIterator<Item = (&'a Limit, &'a Decision)>,
+        allowed: bool,
+    ) -> Self {
         let mut policy = String::new();
         let mut rate_limit = String::new();
         let mut retry_after: Option<u64> = None;
@@ -202,11 +205,20 @@ mod tests {
         let ip = limit("authorize-ip", "10/min");
         let user = limit("authorize-user", "20/min");
         let f = RateLimitFields::new(
-            [(&ip, &decision(true, 7, 18, 0)), (&user, &decision(true, 19, 3, 0))],
+            [
+                (&ip, &decision(true, 7, 18, 0)),
+                (&user, &decision(true, 19, 3, 0)),
+            ],
             true,
         );
-        assert_eq!(f.policy, r#""authorize-ip";q=10;w=60, "authorize-user";q=20;w=60"#);
-        assert_eq!(f.rate_limit, r#""authorize-ip";r=7;t=18, "authorize-user";r=19;t=3"#);
+        assert_eq!(
+            f.policy,
+            r#""authorize-ip";q=10;w=60, "authorize-user";q=20;w=60"#
+        );
+        assert_eq!(
+            f.rate_limit,
+            r#""authorize-ip";r=7;t=18, "authorize-user";r=19;t=3"#
+        );
         assert_eq!(f.retry_after, None);
     }
 
@@ -226,7 +238,10 @@ mod tests {
         assert_eq!(f.rate_limit, r#""ip";r=0;t=6"#);
         assert_eq!(f.retry_after, Some(6));
         let two = RateLimitFields::new(
-            [(&ip, &decision(false, 0, 1, 1)), (&user, &decision(false, 0, 9, 8_000_000))],
+            [
+                (&ip, &decision(false, 0, 1, 1)),
+                (&user, &decision(false, 0, 9, 8_000_000)),
+            ],
             false,
         );
         assert_eq!(two.rate_limit, r#""ip";r=0;t=1, "user";r=0;t=8"#);

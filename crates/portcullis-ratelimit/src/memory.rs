@@ -423,7 +423,9 @@ impl<C: Clock> MemoryStore<C> {
     /// The number of keys held.
     #[must_use]
     pub fn len(&self) -> usize {
-        (0..self.shards.len()).map(|i| self.lock(i).table.len()).sum()
+        (0..self.shards.len())
+            .map(|i| self.lock(i).table.len())
+            .sum()
     }
 
     /// Whether no key is held.
@@ -476,7 +478,7 @@ mod tests {
         assert!(!store.check_now(&a, "k").allowed);
         assert!(store.check_now(&b, "k").allowed);
         assert!(store.check_now(&a, "k2").allowed);
-        let fixed = a.clone().with_algorithm(Algorithm::FixedWindow);
+        let fixed = a.with_algorithm(Algorithm::FixedWindow);
         assert!(store.check_now(&fixed, "k").allowed);
     }
 
@@ -484,7 +486,11 @@ mod tests {
     fn exact_under_contention() {
         let clock = ManualClock::at_secs(1_700_000_000);
         let store = Arc::new(MemoryStore::builder().shards(4).build(clock));
-        for alg in [Algorithm::Gcra, Algorithm::FixedWindow, Algorithm::SlidingWindow] {
+        for alg in [
+            Algorithm::Gcra,
+            Algorithm::FixedWindow,
+            Algorithm::SlidingWindow,
+        ] {
             let l = limit("hot", "1000/hour").with_algorithm(alg);
             let admitted = Arc::new(AtomicU32::new(0));
             std::thread::scope(|s| {
@@ -521,7 +527,10 @@ mod tests {
     #[test]
     fn idle_keys_are_swept_as_the_table_grows() {
         let clock = ManualClock::at_secs(1_700_000_000);
-        let store = MemoryStore::builder().shards(1).max_keys(1_000_000).build(clock.clone());
+        let store = MemoryStore::builder()
+            .shards(1)
+            .max_keys(1_000_000)
+            .build(clock.clone());
         let l = limit("i", "10/min");
         for i in 0..10_000 {
             store.check_now(&l, &format!("old-{i}"));
@@ -545,7 +554,10 @@ mod tests {
     #[test]
     fn live_eviction_takes_the_keys_closest_to_expiry() {
         let clock = ManualClock::at_secs(1_700_000_000);
-        let store = MemoryStore::builder().shards(1).max_keys(100).build(clock.clone());
+        let store = MemoryStore::builder()
+            .shards(1)
+            .max_keys(100)
+            .build(clock.clone());
         let l = limit("e", "1/hour");
         for i in 0..100 {
             store.check_now(&l, &format!("k{i}"));

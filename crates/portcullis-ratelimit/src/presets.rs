@@ -37,13 +37,19 @@ pub fn token_per_ip() -> Limit {
 /// `authorize-ip`: 10/min per client IP (GCRA, burst 10).
 #[must_use]
 pub fn authorize_per_ip() -> Limit {
-    Limit::preset("authorize-ip", Quota::per_minute(AUTHORIZE_PER_IP_PER_MINUTE))
+    Limit::preset(
+        "authorize-ip",
+        Quota::per_minute(AUTHORIZE_PER_IP_PER_MINUTE),
+    )
 }
 
 /// `authorize-user`: 20/min per authenticated user (GCRA, burst 20).
 #[must_use]
 pub fn authorize_per_user() -> Limit {
-    Limit::preset("authorize-user", Quota::per_minute(AUTHORIZE_PER_USER_PER_MINUTE))
+    Limit::preset(
+        "authorize-user",
+        Quota::per_minute(AUTHORIZE_PER_USER_PER_MINUTE),
+    )
 }
 
 #[cfg(feature = "tower")]
@@ -97,7 +103,11 @@ mod tests {
             (authorize_per_ip(), "authorize-ip", 10),
             (authorize_per_user(), "authorize-user", 20),
         ] {
-            assert_eq!(Limit::new(name, *l.quota()).unwrap(), l, "the preset name is valid");
+            assert_eq!(
+                Limit::new(name, *l.quota()).unwrap(),
+                l,
+                "the preset name is valid"
+            );
             assert_eq!(l.quota().to_string(), format!("{per_min}/min"));
             assert_eq!(l.quota().period(), Duration::from_secs(60));
         }
@@ -108,7 +118,9 @@ mod tests {
         let clock = ManualClock::at_secs(1_700_000_000);
         let store = MemoryStore::builder().build(clock.clone());
         let l = token_per_ip();
-        let admitted = (0..15).filter(|_| store.check_now(&l, "203.0.113.7").allowed).count();
+        let admitted = (0..15)
+            .filter(|_| store.check_now(&l, "203.0.113.7").allowed)
+            .count();
         assert_eq!(admitted, 10);
         clock.advance(Duration::from_secs(6));
         assert!(store.check_now(&l, "203.0.113.7").allowed);

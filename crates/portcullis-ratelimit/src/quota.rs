@@ -141,7 +141,8 @@ impl Quota {
             return Err(QuotaError::Range);
         }
         let count64 = NonZeroU64::from(count);
-        let interval = NonZeroU64::new(div_ceil(period_us.get(), count64)).ok_or(QuotaError::Range)?;
+        let interval =
+            NonZeroU64::new(div_ceil(period_us.get(), count64)).ok_or(QuotaError::Range)?;
         let span = interval
             .get()
             .checked_mul(u64::from(burst.get()))
@@ -280,13 +281,13 @@ impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = self.period_us.get();
         write!(f, "{}/", self.count)?;
-        if us % MICROS_PER_SEC == 0 {
+        if us.is_multiple_of(MICROS_PER_SEC) {
             let secs = us / MICROS_PER_SEC;
-            let (n, unit) = if secs % 86_400 == 0 {
+            let (n, unit) = if secs.is_multiple_of(86_400) {
                 (secs / 86_400, "day")
-            } else if secs % 3_600 == 0 {
+            } else if secs.is_multiple_of(3_600) {
                 (secs / 3_600, "hour")
-            } else if secs % 60 == 0 {
+            } else if secs.is_multiple_of(60) {
                 (secs / 60, "min")
             } else {
                 (secs, "s")
@@ -318,9 +319,15 @@ mod tests {
     #[test]
     fn parses_the_deployment_strings() {
         let t = q("10/min");
-        assert_eq!((t.count().get(), t.period(), t.burst().get()), (10, Duration::from_secs(60), 10));
+        assert_eq!(
+            (t.count().get(), t.period(), t.burst().get()),
+            (10, Duration::from_secs(60), 10)
+        );
         let a = q("20/hour");
-        assert_eq!((a.count().get(), a.period()), (20, Duration::from_secs(3600)));
+        assert_eq!(
+            (a.count().get(), a.period()),
+            (20, Duration::from_secs(3600))
+        );
         assert_eq!(a.emission_interval(), Duration::from_secs(180));
         assert_eq!(q(" 5/s ").period(), Duration::from_secs(1));
         assert_eq!(q("100/15min").period(), Duration::from_secs(900));
@@ -341,7 +348,22 @@ mod tests {
         assert_eq!("10/min;burst=0".parse::<Quota>(), Err(QuotaError::Zero));
         assert_eq!("10/fortnight".parse::<Quota>(), Err(QuotaError::Unit));
         assert_eq!("10/MIN".parse::<Quota>(), Err(QuotaError::Unit));
-        for bad in ["", "10", "/min", "10/", "-1/min", "+1/min", "1.5/min", "10 / min", "10/min;", "10/min;burst", "10/min;rate=3", "ten/min", "10/15", "10/min;burst=-1"] {
+        for bad in [
+            "",
+            "10",
+            "/min",
+            "10/",
+            "-1/min",
+            "+1/min",
+            "1.5/min",
+            "10 / min",
+            "10/min;",
+            "10/min;burst",
+            "10/min;rate=3",
+            "ten/min",
+            "10/15",
+            "10/min;burst=-1",
+        ] {
             assert!(bad.parse::<Quota>().is_err(), "{bad:?} parsed");
         }
         assert_eq!("99999999999/min".parse::<Quota>(), Err(QuotaError::Syntax));
@@ -350,7 +372,10 @@ mod tests {
         // 2^50 µs is about 13,031 days
         assert!("1/13031day".parse::<Quota>().is_ok());
         assert_eq!("1/13032day".parse::<Quota>(), Err(QuotaError::Range));
-        assert_eq!("1/day;burst=100000".parse::<Quota>(), Err(QuotaError::Range));
+        assert_eq!(
+            "1/day;burst=100000".parse::<Quota>(),
+            Err(QuotaError::Range)
+        );
         assert_eq!(
             Quota::new(NonZeroU32::MIN, Duration::from_nanos(999)),
             Err(QuotaError::Range)

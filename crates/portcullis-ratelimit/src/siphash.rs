@@ -116,11 +116,18 @@ mod tests {
 
     #[test]
     fn matches_std_for_every_tail_length() {
-        let key = SipKey { k0: 0x0706_0504_0302_0100, k1: 0x0f0e_0d0c_0b0a_0908 };
+        let key = SipKey {
+            k0: 0x0706_0504_0302_0100,
+            k1: 0x0f0e_0d0c_0b0a_0908,
+        };
         let data: Vec<u8> = (0u8..=255).collect();
         for n in 0..64 {
             let bytes = &data[..n];
-            assert_eq!(key.hash::<2, 4>(42, bytes), reference(key.k0, key.k1, 42, bytes), "{n}");
+            assert_eq!(
+                key.hash::<2, 4>(42, bytes),
+                reference(key.k0, key.k1, 42, bytes),
+                "{n}"
+            );
         }
         // and the 1-3 variant differs from 2-4 (the round counts are really parameters)
         assert_ne!(key.sip13(42, b"x"), key.hash::<2, 4>(42, b"x"));

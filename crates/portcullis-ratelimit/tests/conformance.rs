@@ -22,7 +22,14 @@ async fn memory_store_passes() {
     // and with tiny shards and a tiny cap (everything in one lock, sweeping constantly)
     let c = clock.clone();
     conformance::run(
-        move || Arc::new(MemoryStore::builder().shards(1).max_keys(64).build(c.clone())) as Arc<dyn RateLimitStore>,
+        move || {
+            Arc::new(
+                MemoryStore::builder()
+                    .shards(1)
+                    .max_keys(64)
+                    .build(c.clone()),
+            ) as Arc<dyn RateLimitStore>
+        },
         &clock,
     )
     .await
@@ -64,9 +71,14 @@ impl RateLimitStore for Buggy {
     async fn check_all(&self, checks: &[Check<'_>]) -> Result<MultiDecision, StoreError> {
         Ok(match self.bug {
             Bug::MultiConsumesOnDeny => {
-                let decisions: Vec<Decision> =
-                    checks.iter().map(|c| self.inner.check_now(c.limit, c.key)).collect();
-                MultiDecision { allowed: decisions.iter().all(|d| d.allowed), decisions }
+                let decisions: Vec<Decision> = checks
+                    .iter()
+                    .map(|c| self.inner.check_now(c.limit, c.key))
+                    .collect();
+                MultiDecision {
+                    allowed: decisions.iter().all(|d| d.allowed),
+                    decisions,
+                }
             }
             _ => self.inner.check_all_now(checks),
         })
@@ -77,14 +89,25 @@ impl RateLimitStore for Buggy {
 async fn buggy_stores_fail_with_the_case_named() {
     for (bug, case) in [
         (Bug::PeekConsumes, "peek_consumes_nothing"),
-        (Bug::MultiConsumesOnDeny, "multi_key_user_denial_leaves_ip_untouched"),
-        (Bug::MultiConsumesOnDeny, "multi_key_ip_denial_leaves_user_untouched"),
+        (
+            Bug::MultiConsumesOnDeny,
+            "multi_key_user_denial_leaves_ip_untouched",
+        ),
+        (
+            Bug::MultiConsumesOnDeny,
+            "multi_key_ip_denial_leaves_user_untouched",
+        ),
         (Bug::RetryTruncated, "retry_after_is_exact"),
     ] {
         let clock = ManualClock::at_secs(0);
         let c = clock.clone();
         let err = conformance::run(
-            move || Arc::new(Buggy { inner: MemoryStore::builder().build(c.clone()), bug }) as Arc<dyn RateLimitStore>,
+            move || {
+                Arc::new(Buggy {
+                    inner: MemoryStore::builder().build(c.clone()),
+                    bug,
+                }) as Arc<dyn RateLimitStore>
+            },
             &clock,
         )
         .await

@@ -38,7 +38,10 @@ fn a_million_random_keys_stay_under_the_cap() {
     }
     let s = store.stats();
     assert!(s.keys <= CAP && peak <= CAP, "{s:?}, peak {peak}");
-    assert!(s.evicted_live > 0, "the flood must have forced evictions: {s:?}");
+    assert!(
+        s.evicted_live > 0,
+        "the flood must have forced evictions: {s:?}"
+    );
     // at most 128 heap bytes per key of the cap, whatever the flood
     assert!(peak_heap <= CAP * 128, "heap grew to {peak_heap} bytes");
     // the flood's keys expire like any others, and the memory comes back

@@ -1,6 +1,7 @@
 //! An axum router with the layer: 429 with the headers, per-IP and per-user limits behind a
 //! trusted proxy, spoofing, and the store failure policy.
 #![cfg(feature = "axum")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -34,7 +35,11 @@ fn resolver() -> ClientIpResolver {
 /// 20/min per user. Authentication (here: a test header) runs before the limiter.
 fn app(store: Arc<dyn RateLimitStore>, policy: FailurePolicy) -> Router {
     let authenticate = tower::util::MapRequestLayer::new(|mut req: Request<Body>| {
-        if let Some(user) = req.headers().get("x-test-user").and_then(|v| v.to_str().ok()) {
+        if let Some(user) = req
+            .headers()
+            .get("x-test-user")
+            .and_then(|v| v.to_str().ok())
+        {
             let user = AuthenticatedUser(user.to_owned());
             req.extensions_mut().insert(user);
         }
@@ -60,7 +65,13 @@ fn app(store: Arc<dyn RateLimitStore>, policy: FailurePolicy) -> Router {
         .layer(authenticate)
 }
 
-fn request(method: &str, path: &str, peer: &str, xff: Option<&str>, user: Option<&str>) -> Request<Body> {
+fn request(
+    method: &str,
+    path: &str,
+    peer: &str,
+    xff: Option<&str>,
+    user: Option<&str>,
+) -> Request<Body> {
     let mut b = Request::builder().method(method).uri(path);
     if let Some(x) = xff {
         b = b.header("x-forwarded-for", x);
@@ -69,7 +80,8 @@ fn request(method: &str, path: &str, peer: &str, xff: Option<&str>, user: Option
         b = b.header("x-test-user", u);
     }
     let mut req = b.body(Body::empty()).unwrap();
-    req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+    req.extensions_mut()
+        .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
     req
 }
 
@@ -111,7 +123,12 @@ async fn token_endpoint_answers_429_with_the_headers() {
     assert_eq!(h["retry-after"], "6");
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["content-type"], "application/json");
-    for obsolete in ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-ratelimit-limit"] {
+    for obsolete in [
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "x-ratelimit-limit",
+    ] {
         assert!(h.get(obsolete).is_none(), "{obsolete}");
     }
     let b = body(r).await;
@@ -137,7 +154,11 @@ async fn spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
         let r = send(&app, request("POST", "/token", STRANGER, Some(&xff), None)).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let r = send(&app, request("POST", "/token", STRANGER, Some("192.0.2.99"), None)).await;
+    let r = send(
+        &app,
+        request("POST", "/token", STRANGER, Some("192.0.2.99"), None),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -146,14 +167,26 @@ async fn behind_the_trusted_proxy_each_client_has_its_own_budget() {
     let (_clock, store) = setup();
     let app = app(store, FailurePolicy::FailClosed);
     for _ in 0..10 {
-        let r = send(&app, request("POST", "/token", PROXY, Some("1.1.1.1, 203.0.113.7"), None)).await;
+        let r = send(
+            &app,
+            request("POST", "/token", PROXY, Some("1.1.1.1, 203.0.113.7"), None),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     // the same client, whatever it prepends
-    let r = send(&app, request("POST", "/token", PROXY, Some("9.9.9.9, 203.0.113.7"), None)).await;
+    let r = send(
+        &app,
+        request("POST", "/token", PROXY, Some("9.9.9.9, 203.0.113.7"), None),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     // another client through the same proxy is unaffected
-    let r = send(&app, request("POST", "/token", PROXY, Some("203.0.113.8"), None)).await;
+    let r = send(
+        &app,
+        request("POST", "/token", PROXY, Some("203.0.113.8"), None),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     // malformed headers through the proxy share the proxy's own budget (never a fresh one)
     for i in 0..10 {
@@ -161,22 +194,48 @@ async fn behind_the_trusted_proxy_each_client_has_its_own_budget() {
         let r = send(&app, request("POST", "/token", PROXY, Some(&junk), None)).await;
         assert_eq!(r.status(), StatusCode::OK, "{i}");
     }
-    let r = send(&app, request("POST", "/token", PROXY, Some("more-junk"), None)).await;
+    let r = send(
+        &app,
+        request("POST", "/token", PROXY, Some("more-junk"), None),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
 async fn user_limit_denial_leaves_the_ip_budget_untouched() {
     let (_clock, store) = setup();
-    let app = app(Arc::clone(&store) as Arc<dyn RateLimitStore>, FailurePolicy::FailClosed);
+    let app = app(
+        Arc::clone(&store) as Arc<dyn RateLimitStore>,
+        FailurePolicy::FailClosed,
+    );
     // One user from twenty addresses: the user limit (20/min) is reached first...
     for i in 0..20 {
         let xff = format!("203.0.113.{}", i % 2);
-        let r = send(&app, request("GET", "/authorize", PROXY, Some(&xff), Some("alice"))).await;
+        let r = send(
+            &app,
+            request("GET", "/authorize", PROXY, Some(&xff), Some("alice")),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK, "{i}");
-        assert!(r.headers()["ratelimit"].to_str().unwrap().contains(r#""authorize-user";r="#));
+        assert!(
+            r.headers()["ratelimit"]
+                .to_str()
+                .unwrap()
+                .contains(r#""authorize-user";r="#)
+        );
     }
-    let r = send(&app, request("GET", "/authorize", PROXY, Some("203.0.113.2"), Some("alice"))).await;
+    let r = send(
+        &app,
+        request(
+            "GET",
+            "/authorize",
+            PROXY,
+            Some("203.0.113.2"),
+            Some("alice"),
+        ),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()["ratelimit"], r#""authorize-user";r=0;t=3"#);
     assert_eq!(r.headers()["retry-after"], "3");
@@ -188,14 +247,32 @@ async fn user_limit_denial_leaves_the_ip_budget_untouched() {
     let ip = presets::authorize_per_ip();
     assert_eq!(store.peek_now(&ip, "203.0.113.2").remaining, 10);
     for _ in 0..10 {
-        let r = send(&app, request("GET", "/authorize", PROXY, Some("203.0.113.2"), Some("bob"))).await;
+        let r = send(
+            &app,
+            request("GET", "/authorize", PROXY, Some("203.0.113.2"), Some("bob")),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let r = send(&app, request("GET", "/authorize", PROXY, Some("203.0.113.2"), Some("carol"))).await;
+    let r = send(
+        &app,
+        request(
+            "GET",
+            "/authorize",
+            PROXY,
+            Some("203.0.113.2"),
+            Some("carol"),
+        ),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()["ratelimit"], r#""authorize-ip";r=0;t=6"#);
     // anonymous requests are limited per IP only
-    let r = send(&app, request("GET", "/authorize", PROXY, Some("203.0.113.3"), None)).await;
+    let r = send(
+        &app,
+        request("GET", "/authorize", PROXY, Some("203.0.113.3"), None),
+    )
+    .await;
     assert_eq!(r.headers()["ratelimit"], r#""authorize-ip";r=9;t=6"#);
 }
 
@@ -208,7 +285,9 @@ async fn per_route_keys_by_the_matched_route_not_the_raw_path() {
         .route("/other", get(|| async { "other" }))
         .layer(RateLimitLayer::new(store, FailurePolicy::FailClosed).rule(Rule::per_route(limit)));
     let mut statuses = Vec::new();
-    for path in ["/items/a", "/items/b", "/items/c", "/other", "/other", "/other"] {
+    for path in [
+        "/items/a", "/items/b", "/items/c", "/other", "/other", "/other",
+    ] {
         let r = send(&app, request("GET", path, STRANGER, None, None)).await;
         statuses.push(r.status().as_u16());
     }
@@ -221,7 +300,11 @@ async fn a_request_without_a_peer_shares_one_budget() {
     let (_clock, store) = setup();
     let app = app(store, FailurePolicy::FailClosed);
     for i in 0..11 {
-        let req = Request::builder().method("POST").uri("/token").body(Body::empty()).unwrap();
+        let req = Request::builder()
+            .method("POST")
+            .uri("/token")
+            .body(Body::empty())
+            .unwrap();
         let r = send(&app, req).await;
         assert_eq!(r.status() == StatusCode::OK, i < 10, "{i}");
     }
@@ -276,7 +359,9 @@ impl tracing::Subscriber for Events {
 
 fn run_with_events<T>(f: impl Future<Output = T>) -> (T, Vec<String>) {
     let events = Events::default();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let out = tracing::subscriber::with_default(events.clone(), || rt.block_on(f));
     let seen = events.0.lock().unwrap().clone();
     (out, seen)
@@ -290,10 +375,15 @@ fn store_failure_fail_open_is_visible() {
     assert_eq!(r.headers()["portcullis-ratelimit-degraded"], "fail-open");
     assert!(r.headers().get("ratelimit").is_none());
     assert!(
-        events.iter().any(|e| e.starts_with("WARN") && e.contains(r#"policy="fail-open""#) && e.contains("retryable=true")),
+        events.iter().any(|e| e.starts_with("WARN")
+            && e.contains(r#"policy="fail-open""#)
+            && e.contains("retryable=true")),
         "{events:?}"
     );
-    assert!(!events.iter().any(|e| e.contains("connection refused")), "internal detail leaked: {events:?}");
+    assert!(
+        !events.iter().any(|e| e.contains("connection refused")),
+        "internal detail leaked: {events:?}"
+    );
 }
 
 #[test]
@@ -313,5 +403,8 @@ fn store_failure_fail_closed_is_visible() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"], "temporarily_unavailable");
     assert!(!body.contains("refused"));
-    assert!(events.iter().any(|e| e.contains(r#"policy="fail-closed""#)), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.contains(r#"policy="fail-closed""#)),
+        "{events:?}"
+    );
 }
