@@ -1,0 +1,174 @@
+//! Everything the handlers share, built once from the validated [`Settings`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portcullis_core::Clock;
+use portcullis_hash::{Keyring, TokenHasher};
+use portcullis_jwks::{Algorithm, JwtVerifier};
+use portcullis_ratelimit::{ClientIpResolver, MemoryStore, RateLimitStore};
+use portcullis_rotation::{GrantService, GrantStore, MemoryGrantStore, Scope};
+
+use crate::clients::ClientRegistry;
+use crate::config::{ConfigError, RateLimits, Settings, StoreSpec, Upstream};
+use crate::consent::ConsentStore;
+use crate::dev_idp::DevIdp;
+
+/// Where unauthenticated users are sent.
+#[derive(Debug)]
+pub(crate) enum Login {
+    /// The built-in development IdP's `/dev/login`.
+    Dev,
+    /// An external login page.
+    External(String),
+}
+
+/// The state every handler shares. Built by [`Shared::build`]; handed to [`crate::app`].
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) issuer: String,
+    pub(crate) resource: String,
+    pub(crate) resource_metadata: String,
+    pub(crate) grants: GrantService,
+    pub(crate) hasher: Arc<TokenHasher>,
+    pub(crate) clients: ClientRegistry,
+    pub(crate) consents: ConsentStore,
+    pub(crate) sessions: JwtVerifier,
+    pub(crate) session_cookie: String,
+    pub(crate) login: Login,
+    pub(crate) dev_idp: Option<DevIdp>,
+    pub(crate) scopes: Scope,
+    pub(crate) client_ip: ClientIpResolver,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rate_store: Arc<dyn RateLimitStore>,
+    pub(crate) limits: RateLimits,
+    pub(crate) store_kind: &'static str,
+}
+
+/// The path of the demo protected resource.
+pub(crate) const RESOURCE_PATH: &str = "/api/me";
+
+fn grant_store(spec: &StoreSpec) -> Result<Arc<dyn GrantStore>, ConfigError> {
+    match spec {
+        StoreSpec::Memory => Ok(Arc::new(MemoryGrantStore::new())),
+        StoreSpec::Redis(_) => Err(ConfigError::new(
+            "--store redis://…: the Redis store (portcullis-redis) is not built into this server yet; use --store memory",
+        )),
+        StoreSpec::Postgres(_) => Err(ConfigError::new(
+            "--store postgres://…: the PostgreSQL store (portcullis-postgres) is not built into this server yet; use --store memory",
+        )),
+    }
+}
+
+fn rate_store(
+    spec: &StoreSpec,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn RateLimitStore>, ConfigError> {
+    match spec {
+        StoreSpec::Memory => Ok(Arc::new(MemoryStore::builder().build(clock))),
+        // grant_store has already refused the others with the clearer message.
+        _ => Err(ConfigError::new("--store: only `memory` is built in yet")),
+    }
+}
+
+impl Shared {
+    /// Build the shared state for a server whose listener is bound to `local`, with `issuer`
+    /// (checked) and time from `clock`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for a store that is not built in, a bad upstream configuration, or a
+    /// key that cannot be generated.
+    pub fn build(
+        settings: &Settings,
+        issuer: String,
+        local: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let keyring = match &settings.hmac {
+            Some((current, previous)) => Keyring::from_values(
+                current.expose_secret(),
+                previous.as_ref().map(|p| p.expose_secret().as_str()),
+            )
+            .map_err(|e| ConfigError::new(e.to_string()))?,
+            None => {
+                tracing::warn!(
+                    "!!! DEVELOPMENT MODE: using an ephemeral random HMAC key. Every token and \
+                     client secret becomes invalid when this process stops. Set HMAC_SECRET \
+                     (at least 32 bytes) for anything but local development. !!!"
+                );
+                Keyring::generate().map_err(|e| ConfigError::new(e.to_string()))?
+            }
+        };
+        tracing::info!(key_id = %keyring.current_key_id(), keys = keyring.len(), "HMAC key ring loaded");
+        let hasher = Arc::new(TokenHasher::new(keyring));
+        let store = grant_store(&settings.store)?;
+        let rate_store = rate_store(&settings.store, Arc::clone(&clock))?;
+        let grants = GrantService::new(
+            store,
+            Arc::clone(&hasher),
+            Arc::clone(&clock),
+            settings.policy,
+        );
+        let (sessions, login, dev_idp) = match &settings.upstream {
+            Upstream::Dev => {
+                let idp = DevIdp::new(&issuer, local, Arc::clone(&clock))?;
+                let verifier = JwtVerifier::builder(idp.issuer())
+                    .jwks_url(idp.jwks_fetch_url())
+                    .audience(idp.audience())
+                    .algorithms([Algorithm::EdDSA])
+                    .clock(Arc::clone(&clock))
+                    .build()
+                    .map_err(|e| ConfigError::new(format!("development IdP verifier: {e}")))?;
+                (verifier, Login::Dev, Some(idp))
+            }
+            Upstream::External {
+                issuer: up_issuer,
+                jwks_url,
+                audience,
+                login_url,
+            } => {
+                let verifier = JwtVerifier::builder(up_issuer.clone())
+                    .jwks_url(jwks_url.clone())
+                    .audience(audience.clone())
+                    .clock(Arc::clone(&clock))
+                    .build()
+                    .map_err(|e| ConfigError::new(format!("upstream IdP: {e}")))?;
+                (verifier, Login::External(login_url.clone()), None)
+            }
+        };
+        let resource = format!("{issuer}{RESOURCE_PATH}");
+        let resource_metadata =
+            format!("{issuer}/.well-known/oauth-protected-resource{RESOURCE_PATH}");
+        Ok(Arc::new(Self {
+            issuer,
+            resource,
+            resource_metadata,
+            grants,
+            hasher,
+            clients: ClientRegistry::default(),
+            consents: ConsentStore::default(),
+            sessions,
+            session_cookie: settings.session_cookie.clone(),
+            login,
+            dev_idp,
+            scopes: settings.scopes.clone(),
+            client_ip: settings.client_ip.clone(),
+            clock,
+            rate_store,
+            limits: settings.limits,
+            store_kind: settings.store.kind(),
+        }))
+    }
+
+    /// The issuer URL.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The demo resource's identifier (the audience its tokens must carry).
+    #[must_use]
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+}
