@@ -7,6 +7,7 @@ use crate::harness::{Row, Settings};
 pub mod hash;
 pub mod pkce;
 pub mod ratelimit;
+pub mod jwks;
 
 /// Every row of the report whose id contains `only` (all rows if `None`), in order.
 pub fn all(settings: Settings, only: Option<&str>) -> Vec<Row> {
@@ -16,5 +17,6 @@ pub fn all(settings: Settings, only: Option<&str>) -> Vec<Row> {
     rows.extend(hash::rows(settings, &filter));
     rows.extend(pkce::rows(settings, &filter));
     rows.extend(ratelimit::rows(settings, &filter));
+    rows.extend(jwks::rows(settings, &filter));
     rows
 }

@@ -5,7 +5,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 
 mod common;
@@ -503,6 +504,59 @@ async fn http_source_accepts_only_a_json_200_within_limits() {
         .build()
         .unwrap();
     v.verify::<Session>(&token).await.unwrap();
+}
+
+// covers (no STANDARDS id) issue 4: a body without a Content-Length (chunked) is capped while
+// it is read: an endless response costs at most the cap.
+#[tokio::test]
+async fn chunked_body_is_capped_while_reading() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(b"b\r\n{\"keys\":[  \r\n").await.unwrap();
+        // At most 10 MiB of padding (bounded), unless the client hangs up first.
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+        let mut sent = 0usize;
+        while sent < 10 << 20 {
+            if socket.write_all(chunk.as_bytes()).await.is_err() {
+                return sent;
+            }
+            sent += 64 * 1024;
+        }
+        sent
+    });
+    let v = JwtVerifier::builder(ISS)
+        .jwks_url(url)
+        .audience(AUD)
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap();
+    let k = key(Algorithm::EdDSA, "k");
+    let err = v
+        .verify::<Session>(&k.sign(&claims()).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::KeysUnavailable(FetchError::TooLarge {
+            max: portcullis_jwks::defaults::DEFAULT_MAX_JWKS_BYTES
+        })
+    );
+    drop(v);
+    let sent = server.await.unwrap();
+    assert!(
+        sent < 10 << 20,
+        "the client stopped reading early ({sent} bytes sent)"
+    );
 }
 
 // covers (no STANDARDS id) issue 4: an IdP that cannot be reached at all.
