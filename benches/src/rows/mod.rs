@@ -8,6 +8,7 @@ pub mod hash;
 pub mod pkce;
 pub mod ratelimit;
 pub mod jwks;
+pub mod rotation;
 
 /// Every row of the report whose id contains `only` (all rows if `None`), in order.
 pub fn all(settings: Settings, only: Option<&str>) -> Vec<Row> {
@@ -18,5 +19,6 @@ pub fn all(settings: Settings, only: Option<&str>) -> Vec<Row> {
     rows.extend(pkce::rows(settings, &filter));
     rows.extend(ratelimit::rows(settings, &filter));
     rows.extend(jwks::rows(settings, &filter));
+    rows.extend(rotation::rows(settings, &filter));
     rows
 }
