@@ -1,0 +1,214 @@
+//! Service behaviour beyond the store conformance suite: redaction, events, PKCE policy,
+//! parameter validation, a server bringing its own store as `Arc<dyn GrantStore>`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use portcullis_core::{ErrorCode, ManualClock};
+use portcullis_hash::{Keyring, TokenHasher};
+use portcullis_pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, PkcePolicy};
+use portcullis_rotation::{
+    BindingContext, CodeExchange, CodeRequest, GrantService, GrantStore, MemoryGrantStore,
+    RecordingSink, RefreshRequest, RevocationReason, RotationError, RotationPolicy, Scope,
+    SecurityEvent, TokenKind,
+};
+
+fn service(policy: RotationPolicy) -> (GrantService, Arc<RecordingSink>, Arc<MemoryGrantStore>) {
+    let store = Arc::new(MemoryGrantStore::new());
+    let events = Arc::new(RecordingSink::new());
+    let hasher = TokenHasher::new(
+        Keyring::from_values("service-test-key-service-test-key-00", None).unwrap(),
+    );
+    let dyn_store: Arc<dyn GrantStore> = store.clone();
+    let svc = GrantService::new(
+        dyn_store,
+        Arc::new(hasher),
+        Arc::new(ManualClock::at_secs(1_800_000_000)),
+        policy,
+    )
+    .with_events(events.clone());
+    (svc, events, store)
+}
+
+fn request(challenge: Option<CodeChallenge>) -> CodeRequest {
+    CodeRequest {
+        client_id: "c".into(),
+        redirect_uri: "https://c.example/cb".into(),
+        challenge,
+        scope: Scope::parse("a b").unwrap(),
+        resources: vec![],
+        user_id: "u".into(),
+        session_expires_at: None,
+    }
+}
+
+fn exchange<'a>(code: &'a str, verifier: Option<&'a str>) -> CodeExchange<'a> {
+    CodeExchange {
+        code,
+        client_id: "c",
+        redirect_uri: Some("https://c.example/cb"),
+        code_verifier: verifier,
+        binding: BindingContext::default(),
+    }
+}
+
+#[tokio::test]
+async fn nothing_secret_reaches_debug_output_or_events() {
+    let (svc, events, store) = service(RotationPolicy::default());
+    let v = CodeVerifier::generate().unwrap();
+    let issued = svc.issue_code(request(Some(v.challenge()))).await.unwrap();
+    let code = issued.code.expose_secret().to_owned();
+    let pair = svc
+        .exchange_code(exchange(&code, Some(v.expose_secret())))
+        .await
+        .unwrap();
+    let refresh = pair.refresh_token.expose_secret().to_owned();
+    let req = RefreshRequest {
+        refresh_token: &refresh,
+        client_id: "c",
+        scope: None,
+        binding: BindingContext::default(),
+    };
+    svc.refresh(req).await.unwrap();
+    let _ = svc.refresh(req).await.unwrap_err(); // replay: events
+    let shown = format!(
+        "{issued:?} {pair:?} {req:?} {:?} {:?} {store:?} {svc:?}",
+        exchange(&code, Some(v.expose_secret())),
+        events.events()
+    );
+    for secret in [code.as_str(), refresh.as_str(), v.expose_secret()] {
+        assert!(!shown.contains(secret), "a secret in debug output");
+    }
+    assert!(!shown.contains(pair.access_token.expose_secret()));
+    let events = events.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].name(), "refresh_replay_detected");
+    assert_eq!(events[1].name(), "family_revoked");
+    assert_eq!(events[0].family(), issued.family);
+    // an event carries a four-byte prefix of the hash, no more
+    let SecurityEvent::RefreshReplayDetected { token, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(token.to_string().len(), 8);
+}
+
+#[tokio::test]
+async fn plain_pkce_only_when_the_policy_allows_it() {
+    let v = CodeVerifier::generate().unwrap();
+    let plain = CodeChallenge::new(v.expose_secret(), ChallengeMethod::Plain).unwrap();
+
+    let (strict, _, _) = service(RotationPolicy::default());
+    let err = strict
+        .issue_code(request(Some(plain.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.oauth_error().code(), ErrorCode::InvalidRequest);
+
+    let (lenient, _, _) =
+        service(RotationPolicy::default().with_pkce(PkcePolicy::S256_ONLY.allow_plain(true)));
+    let issued = lenient.issue_code(request(Some(plain))).await.unwrap();
+    let code = issued.code.expose_secret().to_owned();
+    let wrong = CodeVerifier::generate().unwrap();
+    let err = lenient
+        .exchange_code(exchange(&code, Some(wrong.expose_secret())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.oauth_error().code(), ErrorCode::InvalidGrant);
+    lenient
+        .exchange_code(exchange(&code, Some(v.expose_secret())))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn parameters_are_validated_before_the_store() {
+    let (svc, _, store) = service(RotationPolicy::default());
+    let v = CodeVerifier::generate().unwrap();
+    for bad in [
+        CodeRequest {
+            client_id: String::new(),
+            ..request(Some(v.challenge()))
+        },
+        CodeRequest {
+            redirect_uri: String::new(),
+            ..request(Some(v.challenge()))
+        },
+        CodeRequest {
+            user_id: String::new(),
+            ..request(Some(v.challenge()))
+        },
+    ] {
+        let err = svc.issue_code(bad).await.unwrap_err();
+        assert_eq!(err.oauth_error().code(), ErrorCode::InvalidRequest);
+    }
+    assert_eq!(store.stats().total(), 0);
+
+    let issued = svc.issue_code(request(Some(v.challenge()))).await.unwrap();
+    let code = issued.code.expose_secret().to_owned();
+    let pair = svc
+        .exchange_code(exchange(&code, Some(v.expose_secret())))
+        .await
+        .unwrap();
+    let refresh = pair.refresh_token.expose_secret().to_owned();
+    let err = svc
+        .refresh(RefreshRequest {
+            refresh_token: &refresh,
+            client_id: "c",
+            scope: Some("a  b"),
+            binding: BindingContext::default(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RotationError::MalformedScope(_)));
+    assert_eq!(err.oauth_error().code(), ErrorCode::InvalidScope);
+    // An empty scope parameter counts as absent (RFC 6749 section 3.1).
+    let next = svc
+        .refresh(RefreshRequest {
+            refresh_token: &refresh,
+            client_id: "c",
+            scope: Some(""),
+            binding: BindingContext::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.scope.as_str(), "a b");
+    // A malformed token never reaches the store: the memory store holds exactly what it did.
+    let before = store.stats();
+    let err = svc
+        .refresh(RefreshRequest {
+            refresh_token: "pcr_garbage",
+            client_id: "c",
+            scope: None,
+            binding: BindingContext::default(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.oauth_error().code(), ErrorCode::InvalidGrant);
+    assert_eq!(store.stats(), before);
+}
+
+#[tokio::test]
+async fn admin_revocation_emits_events() {
+    let (svc, events, _) = service(RotationPolicy::default());
+    let v = CodeVerifier::generate().unwrap();
+    let issued = svc.issue_code(request(Some(v.challenge()))).await.unwrap();
+    assert!(svc.revoke_family(issued.family).await.unwrap());
+    assert_eq!(
+        events.events(),
+        vec![SecurityEvent::FamilyRevoked {
+            family: issued.family,
+            reason: RevocationReason::Administrative
+        }]
+    );
+}
+
+#[test]
+fn names_are_stable() {
+    for r in RevocationReason::ALL {
+        assert_eq!(RevocationReason::from_name(r.as_str()), Some(r));
+    }
+    assert_eq!(TokenKind::from_prefix("pcr"), Some(TokenKind::RefreshToken));
+    assert_eq!(TokenKind::from_prefix("pct"), Some(TokenKind::AccessToken));
+    assert_eq!(TokenKind::from_prefix("pca"), Some(TokenKind::AuthorizationCode));
+    assert_eq!(TokenKind::from_prefix("xyz"), None);
+}
