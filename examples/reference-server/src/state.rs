@@ -84,6 +84,9 @@ impl Shared {
         local: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, ConfigError> {
+        // The store first: a store that cannot be had stops the start before anything is logged.
+        let store = grant_store(&settings.store)?;
+        let rate_store = rate_store(&settings.store, Arc::clone(&clock))?;
         let keyring = match &settings.hmac {
             Some((current, previous)) => Keyring::from_values(
                 current.expose_secret(),
@@ -101,8 +104,6 @@ impl Shared {
         };
         tracing::info!(key_id = %keyring.current_key_id(), keys = keyring.len(), "HMAC key ring loaded");
         let hasher = Arc::new(TokenHasher::new(keyring));
-        let store = grant_store(&settings.store)?;
-        let rate_store = rate_store(&settings.store, Arc::clone(&clock))?;
         let grants = GrantService::new(
             store,
             Arc::clone(&hasher),
