@@ -15,10 +15,10 @@ use crate::{Check, Decision, Limit, MultiDecision, RateLimitStore, StoreError};
 /// period is far beyond what one authorization server sees.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
-/// Default number of shards: 64. Source: enough that threads on distinct keys rarely meet on a
-/// lock on machines with up to a few dozen cores (the chance two random keys share a shard is
-/// 1/64), while the per-shard tables stay large enough to amortise their growth.
-pub const DEFAULT_SHARDS: usize = 64;
+/// Default number of shards: 256. Source: two threads on random keys meet on a shard lock (and
+/// move its cache line between cores) with probability 1/256 per decision; the padded locks cost
+/// 32 KiB, and each shard's table starts empty.
+pub const DEFAULT_SHARDS: usize = 256;
 
 /// A shard does not sweep idle keys before it holds this many (sweeping tiny tables is waste).
 const MIN_SWEEP_LEN: usize = 64;
@@ -108,11 +108,14 @@ impl Shard {
         self.table.retain(|s| s.state.expires_at > now);
         self.evicted_idle += (before - self.table.len()) as u64;
         if self.table.len() >= self.cap {
-            self.evict_live(self.cap - self.cap / 8);
+            // Room for the key being inserted, and for an eighth more before the next sweep.
+            self.evict_live((self.cap - self.cap / 8).min(self.cap.saturating_sub(1)));
         }
         let len = self.table.len();
         self.sweep_at = len.saturating_mul(2).max(MIN_SWEEP_LEN).min(self.cap);
-        if self.table.capacity() > len.saturating_mul(4).max(MIN_SWEEP_LEN) {
+        if len == 0 {
+            self.table = HashTable::new();
+        } else if self.table.capacity() > len.saturating_mul(4).max(MIN_SWEEP_LEN) {
             self.table.shrink_to(len.saturating_mul(2), |s| s.digest);
         }
     }
@@ -549,6 +552,18 @@ mod tests {
         assert_eq!(stats.keys, 0);
         assert!(stats.heap_bytes < 16 * 1024, "{stats:?}");
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_one_key_shard_holds_one_key() {
+        let clock = ManualClock::at_secs(1_700_000_000);
+        let store = MemoryStore::builder().shards(4).max_keys(4).build(clock);
+        let l = limit("one", "1/hour");
+        for i in 0..100 {
+            store.check_now(&l, &format!("k{i}"));
+            assert!(store.len() <= 4, "{:?}", store.stats());
+        }
+        assert_eq!(store.max_keys(), 4);
     }
 
     #[test]
