@@ -1,0 +1,417 @@
+//! The Redis stores on a single node: both conformance suites (caller's clock, so that the
+//! suites' manual clock drives every expiry), the server's TIME, 64 redemptions of one refresh
+//! token through 64 connections, and round trips counted per operation.
+//!
+//! Against the Redis at `REDIS_URL` (skipped without it, failing with
+//! `PORTCULLIS_REQUIRE_SERVICES=1`); the round-trip test starts its own redis-server so that
+//! the server's command counts are its alone.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use portcullis_core::{ErrorCode, ManualClock, UnixTime};
+use portcullis_hash::{Keyring, OpaqueToken, Purpose, TokenHasher, TokenPrefix};
+use portcullis_ratelimit::{Check, Limit, Quota, RateLimitStore};
+use portcullis_redis::{
+    RedisConnection, RedisGrantStore, RedisRateLimitStore, RoundTripCounter, RoundTrips, TimeSource,
+};
+use portcullis_rotation::conformance::{self, CLIENT, Harness, TEST_KEY, USER};
+use portcullis_rotation::{
+    BindingContext, GrantService, GrantStore, RefreshRequest, RevocationReason, RotationError,
+    RotationPolicy, TokenKind, TokenPair,
+};
+
+fn grant_store(conn: &RedisConnection, prefix: &str, time: TimeSource) -> RedisGrantStore {
+    RedisGrantStore::new(conn.clone())
+        .with_prefix(prefix)
+        .unwrap()
+        .with_time(time)
+}
+
+/// The rotation crate's whole suite, unchanged, on the caller's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotation_conformance_suite() {
+    let Some((_, conn)) = common::redis("rotation_conformance_suite").await else {
+        return;
+    };
+    let root = common::prefix("rot");
+    let n = AtomicUsize::new(0);
+    let report = conformance::run_all(|| {
+        let p = format!("{root}-{}", n.fetch_add(1, Ordering::Relaxed));
+        let store = grant_store(&conn, &p, TimeSource::Caller);
+        async move { store }
+    })
+    .await;
+    common::clean(&conn, &root).await;
+    assert!(report.is_success(), "{report}");
+    eprintln!("{report}");
+}
+
+/// Checks that never move the suite's clock nor give a store a time of their own. On the
+/// server's TIME the others cannot pass by design: they set a manual clock to expiry edges
+/// (invariants 5 and 7, purge, introspection at expiry, the model's clock steps), and
+/// `invariant_5_grace_window_capped_in_store` passes its own `now` to the store.
+fn clock_free(name: &str) -> bool {
+    !(name.starts_with("invariant_7")
+        || name.starts_with("invariant_5")
+        || name.contains("purge")
+        || name.contains("7662")
+        || name.starts_with("model"))
+}
+
+/// The same checks on the server's TIME (the default), where they do not depend on the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotation_conformance_on_server_time() {
+    let Some((_, conn)) = common::redis("rotation_conformance_on_server_time").await else {
+        return;
+    };
+    let root = common::prefix("rottime");
+    let n = AtomicUsize::new(0);
+    let report = conformance::run_matching(
+        || {
+            let p = format!("{root}-{}", n.fetch_add(1, Ordering::Relaxed));
+            let store = grant_store(&conn, &p, TimeSource::Server);
+            async move { store }
+        },
+        clock_free,
+    )
+    .await;
+    common::clean(&conn, &root).await;
+    assert!(report.results.len() >= 30, "{report}");
+    assert!(report.is_success(), "{report}");
+}
+
+fn wall_clock() -> UnixTime {
+    UnixTime::from(SystemTime::now())
+}
+
+/// With the server's TIME the store ignores the caller's clock: a year on the manual clock
+/// does not expire anything, and records carry the server's time. With the caller's clock the
+/// same year expires the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_time_is_the_servers_and_caller_time_the_callers() {
+    let Some((_, conn)) = common::redis("server_time_is_the_servers").await else {
+        return;
+    };
+    let root = common::prefix("time");
+    for time in [TimeSource::Server, TimeSource::Caller] {
+        let store = Arc::new(grant_store(&conn, &format!("{root}-{time:?}"), time));
+        let h = Harness::new(store).unwrap();
+        let before = wall_clock();
+        let (auth, first) = h.grant(USER, CLIENT).await.unwrap();
+        let snap = h.snapshot(auth.family).await.unwrap();
+        h.clock().advance(Duration::from_secs(365 * 86_400));
+        let refreshed = h.refresh(&first.refresh_token).await;
+        match time {
+            TimeSource::Server => {
+                // created on the server's clock (the manual clock says 2023)
+                let skew = snap
+                    .family
+                    .created_at
+                    .saturating_duration_since(before)
+                    .max(before.saturating_duration_since(snap.family.created_at));
+                assert!(
+                    skew < Duration::from_secs(5),
+                    "created_at {:?}",
+                    snap.family.created_at
+                );
+                // the family's lifetime is kept
+                assert_eq!(
+                    snap.family
+                        .expires_at
+                        .saturating_duration_since(snap.family.created_at),
+                    h.service().policy().family_lifetime()
+                );
+                refreshed.expect("a year on the caller's clock changes nothing on the server's");
+            }
+            _ => {
+                assert_eq!(
+                    snap.family.created_at,
+                    UnixTime::from_secs(conformance::START_SECS)
+                );
+                let e = refreshed.expect_err("a year later the grant has expired");
+                assert_eq!(e.oauth_error().code(), ErrorCode::InvalidGrant);
+            }
+        }
+    }
+    common::clean(&conn, &root).await;
+}
+
+/// The rate limiter's suite, unchanged, on the caller's (manual) clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratelimit_conformance_suite() {
+    let Some((_, conn)) = common::redis("ratelimit_conformance_suite").await else {
+        return;
+    };
+    let root = common::prefix("rl");
+    let clock = ManualClock::at_secs(0);
+    let (c, p, factory_conn) = (clock.clone(), root.clone(), conn.clone());
+    let result = portcullis_ratelimit::conformance::run(
+        move || {
+            Arc::new(
+                RedisRateLimitStore::new(factory_conn.clone())
+                    .with_prefix(&p)
+                    .unwrap()
+                    .with_clock(c.clone()),
+            ) as Arc<dyn RateLimitStore>
+        },
+        &clock,
+    )
+    .await;
+    common::clean(&conn, &root).await;
+    result.unwrap();
+}
+
+/// On the server's TIME two stores (two server processes) share one budget, and a denial's
+/// retry-after is the server's: whatever a caller's clock says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratelimit_on_server_time_is_shared() {
+    let Some((url, conn)) = common::redis("ratelimit_on_server_time_is_shared").await else {
+        return;
+    };
+    let root = common::prefix("rltime");
+    let other = RedisConnection::connect(&url).await.unwrap();
+    let a = RedisRateLimitStore::new(conn.clone())
+        .with_prefix(&root)
+        .unwrap();
+    let b = RedisRateLimitStore::new(other).with_prefix(&root).unwrap();
+    let hourly = Limit::new("hourly", "2/hour".parse::<Quota>().unwrap()).unwrap();
+    assert!(a.check(&hourly, "k").await.unwrap().allowed);
+    assert!(b.check(&hourly, "k").await.unwrap().allowed);
+    let denied = a.check(&hourly, "k").await.unwrap();
+    assert!(!denied.allowed);
+    // GCRA 2/hour: the next unit in 30 minutes, less the few milliseconds since the first
+    let retry = denied.retry_after;
+    assert!(
+        retry <= Duration::from_secs(1800) && retry > Duration::from_secs(1790),
+        "{retry:?}"
+    );
+    assert!(!b.peek(&hourly, "k").await.unwrap().allowed);
+    // the state has its TTL, set by the same script
+    let mut c = conn.clone();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(a.key(&hourly, "k"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 3_500_000 && ttl <= 3_600_000, "{ttl}");
+    common::clean(&conn, &root).await;
+}
+
+fn hasher() -> Arc<TokenHasher> {
+    Arc::new(TokenHasher::new(
+        Keyring::from_values(TEST_KEY, None).unwrap(),
+    ))
+}
+
+/// 64 tasks redeem one refresh token at once, each through its own connection and its own
+/// store (64 server processes, as far as Redis can tell).
+async fn race_through_64_connections(
+    url: &str,
+    root: &str,
+    grace: Duration,
+) -> Vec<Result<TokenPair, RotationError>> {
+    let clock = ManualClock::at_secs(conformance::START_SECS);
+    let policy = RotationPolicy::default().with_grace_window(grace).unwrap();
+    let mut services = Vec::new();
+    for _ in 0..64 {
+        let conn = RedisConnection::connect(url).await.unwrap();
+        let store = grant_store(&conn, root, TimeSource::Caller);
+        services.push(Arc::new(GrantService::new(
+            Arc::new(store),
+            hasher(),
+            Arc::new(clock.clone()),
+            policy,
+        )));
+    }
+    let first_store: Arc<dyn GrantStore> = Arc::clone(services[0].store());
+    let h = Harness::build(first_store, policy, hasher(), clock.clone());
+    let (_, pair) = h.grant(USER, CLIENT).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = tokio::task::JoinSet::new();
+    for service in services {
+        let (barrier, token) = (Arc::clone(&barrier), pair.refresh_token.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            service
+                .refresh(RefreshRequest {
+                    refresh_token: token.expose_secret(),
+                    client_id: CLIENT,
+                    scope: None,
+                    binding: BindingContext::default(),
+                })
+                .await
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
+}
+
+// covers 9700-2.2.2-a (concurrent redemption, separate connections)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_connections_race_one_refresh_token() {
+    let Some((url, conn)) = common::redis("sixty_four_connections_race").await else {
+        return;
+    };
+    // No grace window: exactly one rotation succeeds, every other is a replay, and the replays
+    // revoke the family (the winner's tokens die with it).
+    let root = common::prefix("race0");
+    let results = race_through_64_connections(&url, &root, Duration::ZERO).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{wins} of 64 rotations succeeded");
+    for r in &results {
+        if let Err(e) = r {
+            assert_eq!(e.oauth_error().code(), ErrorCode::InvalidGrant, "{e:?}");
+        }
+    }
+    let store = grant_store(&conn, &root, TimeSource::Caller);
+    let win = results.iter().find_map(|r| r.as_ref().ok()).unwrap();
+    let snap = store.family(win.family).await.unwrap().unwrap();
+    assert_eq!(
+        snap.family.revoked.map(|r| r.reason),
+        Some(RevocationReason::RefreshReplay)
+    );
+    assert_eq!(
+        snap.credentials
+            .iter()
+            .filter(|c| c.kind == TokenKind::RefreshToken)
+            .count(),
+        2,
+        "the first refresh token and exactly one successor"
+    );
+    common::clean(&conn, &root).await;
+
+    // With a grace window none of them revokes the family, and one refresh token is live.
+    let root = common::prefix("race60");
+    let results = race_through_64_connections(&url, &root, Duration::from_secs(60)).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let store = grant_store(&conn, &root, TimeSource::Caller);
+    let family = results[0].as_ref().unwrap().family;
+    let snap = store.family(family).await.unwrap().unwrap();
+    assert!(snap.family.revoked.is_none());
+    let now = UnixTime::from_secs(conformance::START_SECS);
+    let live = snap
+        .credentials
+        .iter()
+        .filter(|c| c.is_live_refresh(now))
+        .count();
+    assert_eq!(live, 1, "{live} live refresh tokens");
+    common::clean(&conn, &root).await;
+}
+
+/// Round trips of every operation on a single node: one each, counted at the connection
+/// (requests and waves of requests) and by the server (`EVALSHA` calls in `INFO
+/// commandstats`, on a server this test starts so that the counts are its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_round_trip_per_operation() {
+    if common::binaries("one_round_trip_per_operation").is_none() {
+        return;
+    }
+    let server = common::Server::start("roundtrips", &["--appendonly", "no"]);
+    let plain = RedisConnection::connect(&server.url()).await.unwrap();
+    let counter = RoundTripCounter::new();
+    let conn = plain.counting(&counter);
+    let store: Arc<dyn GrantStore> = Arc::new(grant_store(&conn, "rt", TimeSource::Server));
+    let h = Harness::new(Arc::clone(&store)).unwrap();
+    let limiter = RedisRateLimitStore::new(conn.clone())
+        .with_prefix("rt")
+        .unwrap();
+    let ip = Limit::new("ip", "100/min".parse::<Quota>().unwrap()).unwrap();
+    let user = Limit::new("user", "100/min".parse::<Quota>().unwrap()).unwrap();
+
+    // Warm up: every script loaded once (a NOSCRIPT reply, SCRIPT LOAD, EVALSHA again).
+    let (auth, pair) = h.grant(USER, CLIENT).await.unwrap();
+    h.refresh(&pair.refresh_token).await.unwrap();
+    h.active(&pair.access_token).await.unwrap();
+    let unknown = OpaqueToken::mint(TokenPrefix::ACCESS).unwrap();
+    h.service()
+        .revoke_token(unknown.expose_secret(), None, CLIENT)
+        .await
+        .unwrap();
+    h.service().revoke_family(auth.family).await.unwrap();
+    h.service().logout("nobody").await.unwrap();
+    store.family(auth.family).await.unwrap();
+    h.service().purge(10).await.unwrap();
+    limiter.check(&ip, "k").await.unwrap();
+
+    let mut measured: Vec<(&str, RoundTrips, u64)> = Vec::new();
+    macro_rules! measure {
+        ($name:expr, $op:expr) => {{
+            counter.take();
+            let before = common::command_calls(std::slice::from_ref(&plain), "evalsha").await;
+            let out = $op;
+            let trips = counter.take();
+            let after = common::command_calls(std::slice::from_ref(&plain), "evalsha").await;
+            measured.push(($name, trips, after - before));
+            out
+        }};
+    }
+    let auth = measure!("create_family", h.issue(USER, CLIENT).await.unwrap());
+    let pair = measure!("redeem_code", h.exchange(&auth).await.unwrap());
+    let next = measure!(
+        "rotate_refresh",
+        h.refresh(&pair.refresh_token).await.unwrap()
+    );
+    measure!(
+        "rotate_refresh (replay)",
+        h.refresh(&pair.refresh_token).await.unwrap_err()
+    );
+    measure!("find", h.active(&next.access_token).await.unwrap());
+    let (auth2, pair2) = h.grant(USER, CLIENT).await.unwrap();
+    measure!(
+        "revoke_token",
+        h.service()
+            .revoke_token(pair2.access_token.expose_secret(), None, CLIENT)
+            .await
+            .unwrap()
+    );
+    measure!(
+        "revoke_family",
+        h.service().revoke_family(auth2.family).await.unwrap()
+    );
+    measure!("revoke_user", h.service().logout(USER).await.unwrap());
+    measure!("family", store.family(auth.family).await.unwrap());
+    measure!("ratelimit check", limiter.check(&ip, "k").await.unwrap());
+    measure!("ratelimit peek", limiter.peek(&ip, "k").await.unwrap());
+    measure!(
+        "ratelimit check_all",
+        limiter
+            .check_all(&[Check::new(&ip, "1.2.3.4"), Check::new(&user, "u")])
+            .await
+            .unwrap()
+    );
+    for (name, trips, evalsha) in &measured {
+        eprintln!("{name}: {trips:?}, EVALSHA {evalsha}");
+        assert_eq!(
+            *trips,
+            RoundTrips {
+                requests: 1,
+                round_trips: 1
+            },
+            "{name}"
+        );
+        assert_eq!(*evalsha, 1, "{name}: EVALSHA calls");
+    }
+    // and the hashes are what the harness computes (the store found them)
+    let hash = h.hasher().hash(
+        Purpose::RefreshToken,
+        next.refresh_token.expose_secret().as_bytes(),
+    );
+    assert!(matches!(
+        store.find(TokenKind::RefreshToken, &[hash]).await.unwrap(),
+        Some(portcullis_rotation::Found::Credential { .. })
+    ));
+}
