@@ -152,7 +152,10 @@ pub(crate) fn code(row: &PgRow) -> Result<Credential, StoreError> {
 /// come from the `{p}_parent` / `{p}_successor` columns when `with_links`.
 pub(crate) fn refresh(row: &PgRow, with_links: bool) -> Result<Credential, StoreError> {
     let (parent, successor) = if with_links {
-        (opt_hash(get(row, "r_parent")?)?, opt_hash(get(row, "r_successor")?)?)
+        (
+            opt_hash(get(row, "r_parent")?)?,
+            opt_hash(get(row, "r_successor")?)?,
+        )
     } else {
         (None, None)
     };

@@ -87,9 +87,7 @@ pub(crate) fn classify(e: TryError) -> Fault {
 /// A deadlock or serialization failure between two requests is settled by one of them waiting
 /// a moment; a lost connection needs no wait (the pool hands out another one).
 pub(crate) fn backoff(attempt: u32) -> Duration {
-    let cap_ms = 4u64
-        .saturating_pow(attempt.saturating_sub(2))
-        .clamp(1, 50);
+    let cap_ms = 4u64.saturating_pow(attempt.saturating_sub(2)).clamp(1, 50);
     let r = getrandom::u64().unwrap_or(0);
     Duration::from_micros(r % (cap_ms * 1000 + 1))
 }

@@ -91,10 +91,11 @@ pub(crate) async fn check(pool: &PgPool) -> Result<u32, PostgresError> {
             .map_err(connect_or_query)?;
         return Err(PostgresError::SchemaMissing { search_path });
     }
-    let found: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM portcullis_schema_version")
-        .fetch_one(pool)
-        .await
-        .map_err(connect_or_query)?;
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT max(version) FROM portcullis_schema_version")
+            .fetch_one(pool)
+            .await
+            .map_err(connect_or_query)?;
     let Some(found) = found else {
         let search_path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
             .fetch_one(pool)
@@ -142,15 +143,17 @@ mod tests {
         assert_eq!(versions, expected);
         for m in MIGRATIONS {
             assert!(m.up.contains("portcullis_schema_version"), "{}", m.version);
-            assert!(m.down.contains("portcullis_schema_version"), "{}", m.version);
+            assert!(
+                m.down.contains("portcullis_schema_version"),
+                "{}",
+                m.version
+            );
         }
         let last = MIGRATIONS.last().unwrap();
         assert!(
-            last.up
-                .contains(&format!("INSERT INTO portcullis_schema_version (version) VALUES ({SCHEMA_VERSION})"))
-                || last
-                    .up
-                    .contains(&format!("SET version = {SCHEMA_VERSION}"))
+            last.up.contains(&format!(
+                "INSERT INTO portcullis_schema_version (version) VALUES ({SCHEMA_VERSION})"
+            )) || last.up.contains(&format!("SET version = {SCHEMA_VERSION}"))
         );
     }
 

@@ -468,7 +468,13 @@ pub(crate) const FAMILY_ACCESS: &str = concat!(
 /// A revoked or expired family (the predicate purge deletes everything of).
 macro_rules! dead {
     ($f:literal) => {
-        concat!("(", $f, ".revoked_at IS NOT NULL OR ", $f, ".expires_at <= $1)")
+        concat!(
+            "(",
+            $f,
+            ".revoked_at IS NOT NULL OR ",
+            $f,
+            ".expires_at <= $1)"
+        )
     };
 }
 

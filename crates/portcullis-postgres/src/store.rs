@@ -118,7 +118,10 @@ fn pool_options(options: &PostgresOptions) -> PgPoolOptions {
 }
 
 /// The connection options of `url` with `options` applied.
-fn connect_options(url: &str, options: &PostgresOptions) -> Result<PgConnectOptions, PostgresError> {
+fn connect_options(
+    url: &str,
+    options: &PostgresOptions,
+) -> Result<PgConnectOptions, PostgresError> {
     if let Some(schema) = &options.schema
         && !valid_schema_name(schema)
     {
@@ -305,7 +308,11 @@ impl PostgresGrantStore {
 
     /// Run `attempt` until it succeeds, fails for good, or has been tried `max_attempts` times.
     /// `attempt` gets whether an earlier try lost its connection (so a write may have landed).
-    async fn retrying<'a, T, F, Fut>(&'a self, what: &'static str, mut attempt: F) -> Result<T, StoreError>
+    async fn retrying<'a, T, F, Fut>(
+        &'a self,
+        what: &'static str,
+        mut attempt: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut(bool) -> Fut,
         Fut: Future<Output = Result<T, TryError>> + 'a,
@@ -654,8 +661,13 @@ impl PostgresGrantStore {
             }
             RefreshDecision::Binding { mismatch, revoke } => {
                 if revoke {
-                    self.revoke_in(&mut tx, family.id, RevocationReason::BindingMismatch, req.now)
-                        .await?;
+                    self.revoke_in(
+                        &mut tx,
+                        family.id,
+                        RevocationReason::BindingMismatch,
+                        req.now,
+                    )
+                    .await?;
                 }
                 RefreshOutcome::BindingMismatch {
                     report: report(mismatch),
@@ -789,7 +801,10 @@ impl PostgresGrantStore {
         }))
     }
 
-    async fn revoke_token_once(&self, req: &TokenRevocation<'_>) -> Result<RevokeOutcome, TryError> {
+    async fn revoke_token_once(
+        &self,
+        req: &TokenRevocation<'_>,
+    ) -> Result<RevokeOutcome, TryError> {
         let query = match req.kind {
             TokenKind::AuthorizationCode => sql::REVOKE_CODE,
             TokenKind::RefreshToken => sql::REVOKE_REFRESH,
@@ -878,7 +893,10 @@ impl PostgresGrantStore {
             .fetch_all(&mut *tx)
             .await?;
         self.commit(tx).await?;
-        let mut credentials = codes.iter().map(codec::code).collect::<Result<Vec<_>, _>>()?;
+        let mut credentials = codes
+            .iter()
+            .map(codec::code)
+            .collect::<Result<Vec<_>, _>>()?;
         for row in &refresh {
             credentials.push(codec::refresh(row, true)?);
         }
@@ -982,7 +1000,8 @@ impl GrantStore for PostgresGrantStore {
     }
 
     async fn redeem_code(&self, req: &CodeRedemption<'_>) -> Result<CodeOutcome, StoreError> {
-        self.retrying("redeem_code", |_| self.redeem_once(req)).await
+        self.retrying("redeem_code", |_| self.redeem_once(req))
+            .await
     }
 
     async fn rotate_refresh(

@@ -17,13 +17,23 @@ fn unset_url_skips_unless_services_are_required() {
 #[test]
 fn unreachable_database_skips_unless_services_are_required() {
     let down = |_: &str| Err("connection refused".to_owned());
-    assert!(matches!(plan(Some("postgres://x"), false, down), Plan::Skip(why) if why.contains("refused")));
-    assert!(matches!(plan(Some("postgres://x"), true, down), Plan::Fail(why) if why.contains("refused")));
+    assert!(
+        matches!(plan(Some("postgres://x"), false, down), Plan::Skip(why) if why.contains("refused"))
+    );
+    assert!(
+        matches!(plan(Some("postgres://x"), true, down), Plan::Fail(why) if why.contains("refused"))
+    );
 }
 
 #[test]
 fn reachable_database_runs() {
     let up = |_: &str| Ok(());
-    assert_eq!(plan(Some("postgres://x"), false, up), Plan::Run("postgres://x".into()));
-    assert_eq!(plan(Some("postgres://x"), true, up), Plan::Run("postgres://x".into()));
+    assert_eq!(
+        plan(Some("postgres://x"), false, up),
+        Plan::Run("postgres://x".into())
+    );
+    assert_eq!(
+        plan(Some("postgres://x"), true, up),
+        Plan::Run("postgres://x".into())
+    );
 }

@@ -28,18 +28,24 @@ pub enum Plan {
 /// The rule, as a pure function: `DATABASE_URL` unset or empty skips, unless
 /// `PORTCULLIS_REQUIRE_SERVICES=1`, which makes a missing or unreachable database a failure; an
 /// unreachable database skips only when services are not required.
-pub fn plan(url: Option<&str>, require: bool, reachable: impl FnOnce(&str) -> Result<(), String>) -> Plan {
+pub fn plan(
+    url: Option<&str>,
+    require: bool,
+    reachable: impl FnOnce(&str) -> Result<(), String>,
+) -> Plan {
     match url.filter(|u| !u.is_empty()) {
-        None if require => Plan::Fail(
-            "PORTCULLIS_REQUIRE_SERVICES=1 but DATABASE_URL is not set".to_owned(),
-        ),
+        None if require => {
+            Plan::Fail("PORTCULLIS_REQUIRE_SERVICES=1 but DATABASE_URL is not set".to_owned())
+        }
         None => Plan::Skip("DATABASE_URL is not set".to_owned()),
         Some(url) => match reachable(url) {
             Ok(()) => Plan::Run(url.to_owned()),
             Err(why) if require => Plan::Fail(format!(
                 "PORTCULLIS_REQUIRE_SERVICES=1 but the database at DATABASE_URL is unreachable: {why}"
             )),
-            Err(why) => Plan::Skip(format!("the database at DATABASE_URL is unreachable: {why}")),
+            Err(why) => Plan::Skip(format!(
+                "the database at DATABASE_URL is unreachable: {why}"
+            )),
         },
     }
 }
@@ -51,14 +57,17 @@ pub async fn database(test: &str) -> Option<String> {
     let require = std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
     let reachable = match url.as_deref().filter(|u| !u.is_empty()) {
         None => Ok(()),
-        Some(u) => match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(u)).await {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-                Ok(())
+        Some(u) => {
+            match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(u)).await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 5 s".to_owned()),
             }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 5 s".to_owned()),
-        },
+        }
     };
     match plan(url.as_deref(), require, |_| reachable) {
         Plan::Run(url) => Some(url),
@@ -109,7 +118,9 @@ impl TestSchema {
     /// A migrated store on this schema with `options` (the schema is set here).
     pub async fn store_with(&self, options: PostgresOptions) -> PostgresGrantStore {
         let options = options.with_schema(Some(self.name.clone()));
-        let store = PostgresGrantStore::connect(&self.url, &options).await.unwrap();
+        let store = PostgresGrantStore::connect(&self.url, &options)
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         store
     }
