@@ -32,6 +32,7 @@ pub struct SessionClaims {
 
 /// One IdP key, its JWKS, a token it signed, our verifier with the keys cached, and
 /// jsonwebtoken's prepared key and validation.
+#[derive(Debug)]
 pub struct JwtFixture {
     /// The token (a Hanko-like session token, valid for a day).
     pub token: String,

@@ -9,13 +9,13 @@ use arc_swap::ArcSwapOption;
 use portcullis_core::{Clock, UnixTime};
 use tokio::sync::watch;
 
-use crate::algorithm::Algorithm;
 use crate::defaults::{
     DEFAULT_BACKGROUND_CHECK, DEFAULT_COOLDOWN, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL,
     DEFAULT_MIN_TTL, DEFAULT_REFRESH_AHEAD, DEFAULT_TTL,
 };
 use crate::error::{ConfigError, FetchError, VerifyError};
 use crate::keys::{KeySet, Lookup, SkippedKey, VerifyKey};
+use crate::rules::Parsed;
 use crate::source::KeySource;
 
 /// How the cache refreshes. Every default is a named constant in [`crate::defaults`].
@@ -379,19 +379,19 @@ impl JwksCache {
     /// Fetch now, unless a fetch is already under way (then wait for it) or the cooldown has not
     /// passed since the last one. Useful to warm the cache at startup.
     ///
+    /// Within the cooldown after a successful fetch this does nothing and succeeds: the keys are
+    /// as fresh as the cooldown allows.
+    ///
     /// # Errors
-    /// The fetch's error, or [`FetchError::CoolingDown`] with the last fetch's error (or
-    /// [`FetchError::Abandoned`] if the last fetch succeeded) if no fetch was made.
+    /// The fetch's error, or, within the cooldown after a failed fetch,
+    /// [`FetchError::CoolingDown`] with that fetch's error.
     pub async fn refresh(&self) -> Result<(), FetchError> {
         match self.refresh_inner().await {
             Refresh::Fetched(r) => r,
-            Refresh::CoolingDown => Err(FetchError::CoolingDown(Box::new(
-                self.inner
-                    .flight()
-                    .last_error
-                    .clone()
-                    .unwrap_or(FetchError::Abandoned),
-            ))),
+            Refresh::CoolingDown => match self.inner.flight().last_error.clone() {
+                None => Ok(()),
+                Some(e) => Err(FetchError::CoolingDown(Box::new(e))),
+            },
         }
     }
 
@@ -490,15 +490,13 @@ impl JwksCache {
         }
     }
 
-    /// Find the key for `alg`/`kid` and run `verify` with it and the time.
+    /// Find the key for the token's `kid` and `alg` and run `verify` with it and the time.
     ///
     /// The fast path (fresh keys, known `kid`) takes no lock and does not await.
-    pub(crate) async fn with_key<P, R>(
+    pub(crate) async fn with_key<R>(
         &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-        input: P,
-        verify: impl FnOnce(P, &VerifyKey, UnixTime) -> Result<R, VerifyError>,
+        input: Parsed<'_>,
+        verify: impl FnOnce(Parsed<'_>, &VerifyKey, UnixTime) -> Result<R, VerifyError>,
     ) -> Result<R, VerifyError> {
         let now = self.inner.clock.now();
         {
@@ -506,7 +504,7 @@ impl JwksCache {
             if let Some(snap) = state.as_ref()
                 && now < snap.expires_at
             {
-                match snap.keys.find(kid, alg) {
+                match snap.keys.find(input.kid.as_deref(), input.alg) {
                     Lookup::Found(key) => {
                         bump(&self.inner.counters.hits);
                         return verify(input, key, now);
@@ -516,15 +514,13 @@ impl JwksCache {
                 }
             }
         }
-        self.with_key_slow(kid, alg, input, verify, now).await
+        self.with_key_slow(input, verify, now).await
     }
 
-    async fn with_key_slow<P, R>(
+    async fn with_key_slow<R>(
         &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-        input: P,
-        verify: impl FnOnce(P, &VerifyKey, UnixTime) -> Result<R, VerifyError>,
+        input: Parsed<'_>,
+        verify: impl FnOnce(Parsed<'_>, &VerifyKey, UnixTime) -> Result<R, VerifyError>,
         now: UnixTime,
     ) -> Result<R, VerifyError> {
         let counters = &self.inner.counters;
@@ -533,7 +529,7 @@ impl JwksCache {
         });
         if let Some(snap) = serve_stale_now {
             // A refresh is under way: do not wait for it with keys that are still usable.
-            if let Lookup::Found(key) = snap.keys.find(kid, alg) {
+            if let Lookup::Found(key) = snap.keys.find(input.kid.as_deref(), input.alg) {
                 bump(&counters.stale_serves);
                 return verify(input, key, now);
             }
@@ -559,7 +555,7 @@ impl JwksCache {
         if stale && now >= snap.usable_until {
             return Err(unavailable(failure));
         }
-        match snap.keys.find(kid, alg) {
+        match snap.keys.find(input.kid.as_deref(), input.alg) {
             Lookup::Found(key) => {
                 if stale {
                     bump(&counters.stale_serves);

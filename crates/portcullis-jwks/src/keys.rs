@@ -313,6 +313,12 @@ fn parse_key(value: &Value) -> Result<VerifyKey, SkipReason> {
             if n.first() == Some(&0) || e.first() == Some(&0) || e.is_empty() {
                 return Err(SkipReason::Malformed);
             }
+            // A public exponent must be odd and at least 3 (RFC 8017 §3.1); `e = 1` would make
+            // every message its own signature. More than 32 bits is refused, as by BoringSSL
+            // and aws-lc.
+            if e.len() > 4 || e.last().is_none_or(|last| last & 1 == 0) || e == [1] {
+                return Err(SkipReason::Malformed);
+            }
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                 return Err(SkipReason::KeySize);
             }
@@ -441,6 +447,15 @@ mod tests {
             skipped(r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#),
             R::KeySize
         );
+        // Exponents: 1, even, zero-padded, longer than 32 bits.
+        for e in ["AQ", "Ag", "AAEAAQ", "AQAAAAE"] {
+            assert_eq!(
+                skipped(&format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"{e}"}}"#)),
+                R::Malformed,
+                "e = {e}"
+            );
+        }
+        assert!(set(&format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"Aw"}}"#)).is_ok());
         assert_eq!(skipped(r#"{"kty":"RSA","e":"AQAB"}"#), R::Malformed);
         assert_eq!(
             skipped(r#"{"kty":"RSA","n":"!!","e":"AQAB"}"#),

@@ -524,11 +524,38 @@ struct RawClaims<'a> {
     jti: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
 enum RawAudience<'a> {
-    One(#[serde(borrow)] Cow<'a, str>),
+    One(Cow<'a, str>),
     Many(Vec<String>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawAudience<'a> {
+    // A hand-written visitor rather than `#[serde(untagged)]`, which buffers the value first:
+    // this runs on every verification.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = RawAudience<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(RawAudience::One(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawAudience::One(Cow::Owned(v.to_owned())))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+                while let Some(a) = seq.next_element::<String>()? {
+                    all.push(a);
+                }
+                Ok(RawAudience::Many(all))
+            }
+        }
+        d.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// An RFC 7519 NumericDate (seconds since the epoch, possibly fractional) in microseconds.
@@ -629,6 +656,26 @@ mod tests {
         );
         let dbg = format!("{:?}", ok().require(RequiredClaim::Jti).build().unwrap());
         assert!(dbg.contains("\"sub\", \"jti\""), "{dbg}");
+    }
+
+    #[test]
+    fn audiences() {
+        let aud = |s: &str| {
+            serde_json::from_str::<RawClaims<'_>>(s).map(|c| match c.aud {
+                None => vec![],
+                Some(RawAudience::One(a)) => vec![a.into_owned()],
+                Some(RawAudience::Many(m)) => m,
+            })
+        };
+        assert_eq!(aud(r#"{"aud":"a"}"#).unwrap(), ["a"]);
+        assert_eq!(aud(r#"{"aud":"a\u0062"}"#).unwrap(), ["ab"]);
+        assert_eq!(aud(r#"{"aud":["a","b"]}"#).unwrap(), ["a", "b"]);
+        assert_eq!(aud(r#"{"aud":[]}"#).unwrap(), Vec::<String>::new());
+        assert_eq!(aud(r#"{"aud":null}"#).unwrap(), Vec::<String>::new());
+        assert!(aud(r#"{"aud":["a",1]}"#).is_err());
+        assert!(aud(r#"{"aud":{"a":1}}"#).is_err());
+        assert!(aud(r#"{"aud":7}"#).is_err());
+        assert!(aud(r#"{"aud":"a","aud":"b"}"#).is_err());
     }
 
     #[test]

@@ -70,13 +70,9 @@ impl JwtVerifier {
         token: &str,
     ) -> Result<Verified<T>, VerifyError> {
         let parsed = self.rules.parse(token)?;
-        let alg = parsed.alg;
-        let kid = parsed.kid.clone();
         let rules = &self.rules;
         self.cache
-            .with_key(kid.as_deref(), alg, parsed, |parsed, key, now| {
-                rules.finish(parsed, key, now)
-            })
+            .with_key(parsed, |parsed, key, now| rules.finish(parsed, key, now))
             .await
     }
 

@@ -559,6 +559,34 @@ async fn chunked_body_is_capped_while_reading() {
     );
 }
 
+// covers (no STANDARDS id) issue 4: warming the cache by hand respects the cooldown too.
+#[tokio::test]
+async fn manual_refresh_respects_the_cooldown() {
+    let k = key(Algorithm::EdDSA, "k");
+    let idp = Idp::start(jwks(&[&k])).await;
+    let clock = clock();
+    let v = verifier(&idp, &clock);
+    assert_eq!(v.cache().refresh().await, Ok(()));
+    assert_eq!(
+        v.cache().refresh().await,
+        Ok(()),
+        "within the cooldown: nothing to do"
+    );
+    assert_eq!(idp.requests(), 1);
+    idp.go_down();
+    clock.advance(DEFAULT_COOLDOWN);
+    assert_eq!(v.cache().refresh().await, Err(FetchError::Status(503)));
+    assert_eq!(
+        v.cache().refresh().await,
+        Err(FetchError::CoolingDown(Box::new(FetchError::Status(503))))
+    );
+    assert_eq!(idp.requests(), 2);
+    // The keys fetched first are still fresh and still serve.
+    v.verify::<Session>(&k.sign(&claims()).unwrap())
+        .await
+        .unwrap();
+}
+
 // covers (no STANDARDS id) issue 4: an IdP that cannot be reached at all.
 #[tokio::test]
 async fn unreachable_idp_is_keys_unavailable() {
