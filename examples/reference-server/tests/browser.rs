@@ -9,6 +9,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::string_slice,
+    clippy::type_complexity,
     clippy::indexing_slicing,
     clippy::print_stderr
 )]
@@ -59,10 +61,10 @@ impl Driver {
         let http = client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await {
-                if r.json_body().await["value"]["ready"] == true {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.json_body().await["value"]["ready"] == true
+            {
+                break;
             }
             assert!(
                 Instant::now() < deadline,

@@ -5,6 +5,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::string_slice,
+    clippy::type_complexity,
     clippy::indexing_slicing
 )]
 

@@ -4,6 +4,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::string_slice,
+    clippy::type_complexity,
     dead_code,
     unreachable_pub
 )]
