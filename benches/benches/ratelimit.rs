@@ -1,7 +1,12 @@
 //! Criterion benches for portcullis-ratelimit: a decision on the memory store (one key, 100k
 //! keys, each algorithm, a peek, a two-key check, the async trait path) next to governor's keyed
 //! `check_key` with the same quota and a fake clock.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

@@ -76,6 +76,12 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug {
     /// if every check admits it, and then each consumes one unit; if any denies, **none**
     /// consumes. Atomic as a whole: no other operation sees a partial result. The same
     /// limit and key given twice count twice.
+    ///
+    /// On Redis this is one script over all the keys: decide each against its state (and the
+    /// states earlier keys of the call would leave), and write only if all admit. On Redis
+    /// Cluster the keys of one call must share a slot for that script to run; a cluster store
+    /// has to choose a key schema that guarantees it (for example one hash tag for a limiter's
+    /// keys) rather than give up the all-or-nothing contract.
     async fn check_all(&self, checks: &[Check<'_>]) -> Result<MultiDecision, StoreError>;
 }
 
