@@ -53,6 +53,23 @@ impl Hasher for RandomKeyHasher {
     }
 }
 
+/// A token hash as a map key.
+///
+/// Its equality is the ordinary early-exit comparison, not [`TokenHash`]'s constant-time one:
+/// a hash table probe compares the presented token's keyed hash with stored keyed hashes, and
+/// the timing of that (like the timing of the probe itself, or of a database index lookup) only
+/// depends on HMAC outputs the client cannot choose without the server's key, so it reveals
+/// nothing it could use. That is why tokens are looked up by keyed hash in the first place.
+/// Comparisons of values a client does control (PKCE, binding) stay constant-time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u8; 32]);
+
+impl Key {
+    const fn of(hash: &TokenHash) -> Self {
+        Self(*hash.as_bytes())
+    }
+}
+
 /// A shard index from the last byte of a random key (the map's hasher uses the first bytes).
 fn shard_of(bytes: &[u8]) -> usize {
     bytes.last().map_or(0, |b| usize::from(*b) % SHARDS)
@@ -96,8 +113,8 @@ impl<T> Sharded<T> {
 #[derive(Debug)]
 struct State {
     family: Family,
-    credentials: HashMap<TokenHash, Credential, RandomKeys>,
-    access: HashMap<TokenHash, AccessToken, RandomKeys>,
+    credentials: HashMap<Key, Credential, RandomKeys>,
+    access: HashMap<Key, AccessToken, RandomKeys>,
     /// Set when purge removed the family: a request that found the cell before that sees
     /// nothing.
     purged: bool,
@@ -120,7 +137,7 @@ struct Entry {
     cell: Arc<Cell>,
 }
 
-type TokenIndex = HashMap<TokenHash, Entry, RandomKeys>;
+type TokenIndex = HashMap<Key, Entry, RandomKeys>;
 type FamilyIndex = HashMap<FamilyId, Arc<Cell>, RandomKeys>;
 type OwnerIndex = HashMap<String, HashSet<FamilyId, RandomKeys>>;
 
@@ -214,7 +231,7 @@ impl MemoryGrantStore {
         candidates.iter().find_map(|c| {
             let shard = self.tokens.read(shard_of(c.as_bytes()));
             shard
-                .get(c)
+                .get(&Key::of(c))
                 .filter(|e| e.kind == kind)
                 .map(|e| (*c, Arc::clone(&e.cell)))
         })
@@ -230,7 +247,7 @@ impl MemoryGrantStore {
     /// Index a new token; refuses (and changes nothing) if the hash is taken.
     fn index(&self, hash: TokenHash, kind: TokenKind, cell: &Arc<Cell>) -> Result<(), StoreError> {
         let mut shard = self.tokens.write(shard_of(hash.as_bytes()));
-        match shard.entry(hash) {
+        match shard.entry(Key::of(&hash)) {
             std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Duplicate),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(Entry {
@@ -243,7 +260,9 @@ impl MemoryGrantStore {
     }
 
     fn unindex(&self, hash: &TokenHash) {
-        self.tokens.write(shard_of(hash.as_bytes())).remove(hash);
+        self.tokens
+            .write(shard_of(hash.as_bytes()))
+            .remove(&Key::of(hash));
     }
 
     /// Index a new refresh token and access token, both or neither.
@@ -271,7 +290,7 @@ impl MemoryGrantStore {
             ));
         }
         let mut credentials = HashMap::with_hasher(RandomKeys);
-        credentials.insert(code.hash, code.clone());
+        credentials.insert(Key::of(&code.hash), code.clone());
         let cell = Arc::new(Cell {
             state: Mutex::new(State {
                 family: family.clone(),
@@ -316,7 +335,7 @@ impl MemoryGrantStore {
         if st.purged {
             return not_found;
         }
-        let Some(code) = st.credentials.get(&hash) else {
+        let Some(code) = st.credentials.get(&Key::of(&hash)) else {
             return not_found;
         };
         match decide::code(&st.family, code, req) {
@@ -344,7 +363,7 @@ impl MemoryGrantStore {
                     req.lifetimes,
                     req.now,
                 );
-                if let Some(code) = st.credentials.get_mut(&hash) {
+                if let Some(code) = st.credentials.get_mut(&Key::of(&hash)) {
                     code.used_at = Some(req.now);
                     code.successor = Some(req.refresh);
                 }
@@ -363,10 +382,12 @@ impl MemoryGrantStore {
         if st.purged {
             return not_found;
         }
-        let Some(token) = st.credentials.get(&hash) else {
+        let Some(token) = st.credentials.get(&Key::of(&hash)) else {
             return not_found;
         };
-        let successor = token.successor.and_then(|s| st.credentials.get(&s));
+        let successor = token
+            .successor
+            .and_then(|s| st.credentials.get(&Key::of(&s)));
         let decision = decide::refresh(&st.family, token, successor, req);
         let generation = token.generation;
         let report = |family: &Family, mismatch| BindingReport {
@@ -411,7 +432,7 @@ impl MemoryGrantStore {
                     req.lifetimes,
                     req.now,
                 );
-                if let Some(token) = st.credentials.get_mut(&hash) {
+                if let Some(token) = st.credentials.get_mut(&Key::of(&hash)) {
                     token.used_at = Some(req.now);
                     token.successor = Some(req.successor);
                 }
@@ -425,7 +446,7 @@ impl MemoryGrantStore {
                 reported,
             } => {
                 self.index_pair(req.successor, req.access, &cell)?;
-                let superseded_generation = match st.credentials.get_mut(&supersede) {
+                let superseded_generation = match st.credentials.get_mut(&Key::of(&supersede)) {
                     Some(s) => {
                         s.revoked_at = Some(req.now);
                         s.generation
@@ -442,7 +463,7 @@ impl MemoryGrantStore {
                     req.lifetimes,
                     req.now,
                 );
-                if let Some(token) = st.credentials.get_mut(&hash) {
+                if let Some(token) = st.credentials.get_mut(&Key::of(&hash)) {
                     token.successor = Some(req.successor);
                 }
                 Ok(RefreshOutcome::GraceReissued {
@@ -461,15 +482,17 @@ impl MemoryGrantStore {
             return None;
         }
         if kind == TokenKind::AccessToken {
-            st.access.get(&hash).map(|t| Found::Access {
+            st.access.get(&Key::of(&hash)).map(|t| Found::Access {
                 token: t.clone(),
                 family: st.family.clone(),
             })
         } else {
-            st.credentials.get(&hash).map(|c| Found::Credential {
-                credential: c.clone(),
-                family: st.family.clone(),
-            })
+            st.credentials
+                .get(&Key::of(&hash))
+                .map(|c| Found::Credential {
+                    credential: c.clone(),
+                    family: st.family.clone(),
+                })
         }
     }
 
@@ -486,10 +509,12 @@ impl MemoryGrantStore {
         // Inactive before the client check: a record purge may already have dropped answers
         // the same whoever asks.
         let active = if req.kind == TokenKind::AccessToken {
-            st.access.get(&hash).map(|t| t.is_active(&st.family, now))
+            st.access
+                .get(&Key::of(&hash))
+                .map(|t| t.is_active(&st.family, now))
         } else {
             st.credentials
-                .get(&hash)
+                .get(&Key::of(&hash))
                 .map(|c| st.family.is_live(now) && now < c.expires_at)
         };
         match active {
@@ -502,7 +527,7 @@ impl MemoryGrantStore {
         }
         let family = st.family.id;
         if req.kind == TokenKind::AccessToken {
-            if let Some(t) = st.access.get_mut(&hash) {
+            if let Some(t) = st.access.get_mut(&Key::of(&hash)) {
                 t.revoked_at = Some(now);
             }
             RevokeOutcome::Revoked {
@@ -612,8 +637,8 @@ impl MemoryGrantStore {
             .collect();
         let total = doomed_access.len() + doomed_credentials.len();
         for h in doomed_access.iter().chain(&doomed_credentials).take(budget) {
-            st.access.remove(h);
-            st.credentials.remove(h);
+            st.access.remove(&Key::of(h));
+            st.credentials.remove(&Key::of(h));
             self.unindex(h);
             removed += 1;
         }
@@ -630,7 +655,7 @@ impl MemoryGrantStore {
             let id = st.family.id;
             self.families.write(shard_of(id.as_bytes())).remove(&id);
             for h in st.credentials.keys().chain(st.access.keys()) {
-                self.unindex(h);
+                self.unindex(&TokenHash::from_bytes(h.0));
             }
             remove_owned(&self.by_user, &st.family.user_id, id);
             remove_owned(&self.by_client, &st.family.client_id, id);
@@ -677,7 +702,7 @@ fn insert_pair(
         access_expires_at,
     };
     st.credentials.insert(
-        refresh,
+        Key::of(&refresh),
         Credential {
             hash: refresh,
             kind: TokenKind::RefreshToken,
@@ -693,7 +718,7 @@ fn insert_pair(
         },
     );
     st.access.insert(
-        access,
+        Key::of(&access),
         AccessToken {
             hash: access,
             family: family.id,

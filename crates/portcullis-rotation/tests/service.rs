@@ -209,6 +209,9 @@ fn names_are_stable() {
     }
     assert_eq!(TokenKind::from_prefix("pcr"), Some(TokenKind::RefreshToken));
     assert_eq!(TokenKind::from_prefix("pct"), Some(TokenKind::AccessToken));
-    assert_eq!(TokenKind::from_prefix("pca"), Some(TokenKind::AuthorizationCode));
+    assert_eq!(
+        TokenKind::from_prefix("pca"),
+        Some(TokenKind::AuthorizationCode)
+    );
     assert_eq!(TokenKind::from_prefix("xyz"), None);
 }
