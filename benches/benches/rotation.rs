@@ -52,7 +52,8 @@ fn rotation(c: &mut Criterion) {
     let mut chain = Chain::new(service(), "bench-user");
     g.bench_function("refresh_via_service_memory", |b| b.iter(|| chain.step()));
 
-    // The store primitive alone: one family, a chain of precomputed hashes.
+    // The store primitive alone: a chain of precomputed hashes, a new family every 1024
+    // rotations (as the service bench does), so no family grows without bound.
     let store = Arc::new(MemoryGrantStore::new());
     let hasher = Arc::new(TokenHasher::new(Keyring::from_values(KEY, None).unwrap()));
     let clock = ManualClock::at_secs(1_700_000_000);
@@ -62,20 +63,24 @@ fn rotation(c: &mut Criterion) {
         Arc::new(clock.clone()),
         RotationPolicy::default(),
     );
-    let verifier = CodeVerifier::generate().unwrap();
-    let issued = block_on(svc.issue_code(request(&verifier))).unwrap();
-    let pair = block_on(svc.exchange_code(CodeExchange {
-        code: issued.code.expose_secret(),
-        client_id: "bench-client",
-        redirect_uri: Some("https://client.example/cb"),
-        code_verifier: Some(verifier.expose_secret()),
-        binding: BindingContext::default(),
-    }))
-    .unwrap();
-    let mut current = hasher.hash(
-        Purpose::RefreshToken,
-        pair.refresh_token.expose_secret().as_bytes(),
-    );
+    let new_family = || {
+        let verifier = CodeVerifier::generate().unwrap();
+        let issued = block_on(svc.issue_code(request(&verifier))).unwrap();
+        let pair = block_on(svc.exchange_code(CodeExchange {
+            code: issued.code.expose_secret(),
+            client_id: "bench-client",
+            redirect_uri: Some("https://client.example/cb"),
+            code_verifier: Some(verifier.expose_secret()),
+            binding: BindingContext::default(),
+        }))
+        .unwrap();
+        let hash = hasher.hash(
+            Purpose::RefreshToken,
+            pair.refresh_token.expose_secret().as_bytes(),
+        );
+        (hash, pair)
+    };
+    let (mut current, pair) = new_family();
     let mut n = 0u64;
     let proof = BindingProof::default();
     let lifetimes = Lifetimes {
@@ -86,6 +91,11 @@ fn rotation(c: &mut Criterion) {
     g.bench_function("store_rotate_refresh_only", |b| {
         b.iter(|| {
             n += 2;
+            if n % 2048 == 0 {
+                block_on(svc.logout("bench-user")).unwrap();
+                block_on(svc.purge(usize::MAX)).unwrap();
+                current = new_family().0;
+            }
             let successor = counter_hash(n);
             let candidates = [current];
             let out = block_on(store.rotate_refresh(&RefreshRotation {
