@@ -155,7 +155,7 @@ pub(crate) fn resources(shared: &Shared, params: &Params) -> Result<Vec<String>,
             return Err(OAuthError::new(ErrorCode::InvalidTarget)
                 .describe("resource must be an absolute URI without a fragment"));
         }
-        if r != shared.resource {
+        if !shared.knows_resource(r) {
             return Err(OAuthError::new(ErrorCode::InvalidTarget)
                 .describe("resource is not a resource this server issues tokens for"));
         }

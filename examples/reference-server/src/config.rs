@@ -188,6 +188,11 @@ pub struct Cli {
     /// The scopes this server offers, space-separated.
     #[arg(long, env = "PORTCULLIS_SCOPES", default_value = DEFAULT_SCOPES)]
     pub scopes: String,
+    /// Other resources (RFC 8707) this server issues tokens for, besides its demo resource
+    /// `<issuer>/api/me`: comma-separated absolute URIs (https, or http on loopback), such as an
+    /// MCP server that introspects the tokens.
+    #[arg(long, env = "PORTCULLIS_RESOURCES")]
+    pub resources: Option<String>,
     /// Token endpoint requests per client IP (`<n>/<period>[;burst=<n>]`).
     #[arg(long, env = "TOKEN_RATE_LIMIT", default_value_t = Quota::per_minute(TOKEN_PER_IP_PER_MINUTE))]
     pub token_rate_limit: Quota,
@@ -351,6 +356,8 @@ pub struct Settings {
     pub session_cookie: String,
     /// The scopes offered.
     pub scopes: Scope,
+    /// Resources other than the demo resource that tokens may be issued for.
+    pub extra_resources: Vec<String>,
     /// Rate limits.
     pub limits: RateLimits,
     /// Lifetimes, grace window, binding.
@@ -502,6 +509,22 @@ impl Settings {
             ConfigError::new(format!("--scopes is not a space-separated scope list: {e}"))
         })?;
         let policy = policy(cli)?;
+        let mut extra_resources = Vec::new();
+        for r in cli
+            .resources
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            if r.contains('#') {
+                return Err(ConfigError::new(format!(
+                    "--resources: {r:?} must not have a fragment (RFC 8707 section 2)"
+                )));
+            }
+            extra_resources.push(check_url("--resources", r)?);
+        }
         let trusted = TrustedProxies::parse(
             cli.trusted_proxies
                 .as_deref()
@@ -528,6 +551,7 @@ impl Settings {
             upstream,
             session_cookie: cookie.to_owned(),
             scopes,
+            extra_resources,
             limits: RateLimits {
                 token: cli.token_rate_limit,
                 authorize_ip: cli.authorize_ip_rate_limit,

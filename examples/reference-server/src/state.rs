@@ -28,6 +28,7 @@ pub(crate) enum Login {
 pub struct Shared {
     pub(crate) issuer: String,
     pub(crate) resource: String,
+    pub(crate) extra_resources: Vec<String>,
     pub(crate) resource_metadata: String,
     pub(crate) grants: GrantService,
     pub(crate) hasher: Arc<TokenHasher>,
@@ -143,6 +144,7 @@ impl Shared {
         Ok(Arc::new(Self {
             issuer,
             resource,
+            extra_resources: settings.extra_resources.clone(),
             resource_metadata,
             grants,
             hasher,
@@ -159,6 +161,11 @@ impl Shared {
             limits: settings.limits,
             store_kind: settings.store.kind(),
         }))
+    }
+
+    /// Whether tokens may be issued for `resource` (RFC 8707).
+    pub(crate) fn knows_resource(&self, resource: &str) -> bool {
+        resource == self.resource || self.extra_resources.iter().any(|r| r == resource)
     }
 
     /// The issuer URL.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_hash::OpaqueToken;
 use portcullis_rotation::{
-    BindingContext, CodeExchange, Introspection, RefreshRequest, TokenKind, TokenPair,
+    BindingContext, CodeExchange, Found, Introspection, RefreshRequest, TokenKind, TokenPair,
 };
 use serde::Serialize;
 
@@ -148,9 +148,11 @@ async fn token_inner(
         ));
     }
     let client = client(shared, headers, &params)?;
-    // RFC 8707: a resource at the token endpoint must be one this server knows (and so, with a
-    // single demo resource, one the grant holds).
-    crate::authorize::resources(shared, &params).map_err(|e| oauth_json(&e))?;
+    // RFC 8707: a resource at the token endpoint must be one the grant holds.
+    if params.all("resource").next().is_some() {
+        let asked = crate::authorize::resources(shared, &params).map_err(|e| oauth_json(&e))?;
+        check_granted_resources(shared, grant_type, &params, &asked).await?;
+    }
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -202,6 +204,47 @@ async fn token_inner(
             tracing::debug!(client_id = %client.id, grant_type, error = %e, "token request refused");
             Err(oauth_json(&e.oauth_error()))
         }
+    }
+}
+
+/// The resources of the grant a token request presents, if it can be found: a read-only
+/// look-up before the redemption (a family's resources never change).
+async fn check_granted_resources(
+    shared: &Shared,
+    grant_type: &str,
+    params: &Params,
+    asked: &[String],
+) -> Result<(), Response> {
+    let (kind, name) = if grant_type == "authorization_code" {
+        (TokenKind::AuthorizationCode, "code")
+    } else {
+        (TokenKind::RefreshToken, "refresh_token")
+    };
+    let Ok(Some(token)) = params.single(name) else {
+        return Ok(());
+    };
+    let candidates: Vec<_> = shared
+        .hasher
+        .candidates(kind.purpose(), token.as_bytes())
+        .collect();
+    let found = shared
+        .grants
+        .store()
+        .find(kind, &candidates)
+        .await
+        .map_err(|e| oauth_json(&portcullis_rotation::RotationError::Store(e).oauth_error()))?;
+    let granted = match found {
+        Some(Found::Credential { family, .. } | Found::Access { family, .. }) => family.resources,
+        // Unknown (or another kind of record): the redemption answers for it.
+        _ => return Ok(()),
+    };
+    if asked.iter().all(|a| granted.contains(a)) {
+        Ok(())
+    } else {
+        Err(oauth_error(
+            ErrorCode::InvalidTarget,
+            "resource is not one the grant was authorized for",
+        ))
     }
 }
 

@@ -1293,3 +1293,54 @@ async fn graceful_shutdown_stops_accepting() {
     s.running.take().unwrap().shutdown().await;
     assert!(client().get(s.url("/healthz")).send().await.is_err());
 }
+
+// covers 9700-2.3-a, MCP-RES-a, 8707-2-a
+#[tokio::test]
+async fn audience_is_checked_against_the_resource() {
+    let mcp = "https://mcp.example/mcp";
+    let s = start(&["--resources", mcp]).await;
+    let c = s.public_client().await;
+    let rs = s.confidential_client("client_secret_post").await;
+    let cookie = s.login("uma").await;
+    // a token for another resource of this server: valid, but not for /api/me
+    let back = s
+        .code_for(&c.id, &cookie, &[("resource", mcp)], &["profile"])
+        .await;
+    let mut req = code_req(&back["code"], &c.id, VERIFIER);
+    // asking /token for a resource the grant does not hold is invalid_target, and changes nothing
+    req.push(("resource", "https://mcp.example/other"));
+    assert_eq!(error_of(s.token(&req).await, 400).await, "invalid_target");
+    req.pop();
+    let me_res = format!("{}/api/me", s.base);
+    req.push(("resource", &me_res));
+    assert_eq!(error_of(s.token(&req).await, 400).await, "invalid_target");
+    req.pop();
+    req.push(("resource", mcp));
+    let t: Value = s.token(&req).await.json_body().await;
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(s.introspect(&rs, at).await["aud"], json!([mcp]));
+    let r = s.me(at).await;
+    let ch = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(ch.contains("error=\"invalid_token\""), "{ch}");
+    assert_eq!(error_of(r, 401).await, "invalid_token");
+    // refresh with a resource the grant does not hold
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", &c.id),
+            ("resource", &me_res),
+        ])
+        .await;
+    assert_eq!(error_of(r, 400).await, "invalid_target");
+    let r = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", &c.id),
+            ("resource", mcp),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
