@@ -1189,8 +1189,10 @@ async fn logout_uses_the_session_user_and_refuses_cross_site_requests() {
 // covers 6749-2.3.1-a (brute-force protection), 9700-gap, RLH-3-a, RLH-4-a, RLH-6-a, 6585-4-a, 9110-10.2.3-a
 #[tokio::test]
 async fn token_endpoint_is_rate_limited_per_ip_with_the_issue_defaults() {
-    // No relaxed limits: the defaults (token 10/min per IP).
-    let s = start_exact(&[], None).await;
+    // No relaxed limits: the defaults (token 10/min per IP). Time stands still (a manual clock),
+    // so no budget refills while the test runs, however slow the machine.
+    let frozen = Arc::new(ManualClock::new(SystemClock.now())) as Arc<dyn Clock>;
+    let s = start_exact(&[], Some(frozen)).await;
     let mut statuses = Vec::new();
     let mut last = None;
     for _ in 0..11 {
@@ -1242,6 +1244,7 @@ async fn token_endpoint_is_rate_limited_per_ip_with_the_issue_defaults() {
 
 #[tokio::test]
 async fn authorize_is_rate_limited_per_user() {
+    let frozen = Arc::new(ManualClock::new(SystemClock.now())) as Arc<dyn Clock>;
     let s = start_exact(
         &[
             "--authorize-ip-rate-limit",
@@ -1249,7 +1252,7 @@ async fn authorize_is_rate_limited_per_user() {
             "--register-rate-limit",
             "100/min",
         ],
-        None,
+        Some(frozen),
     )
     .await;
     let c = s.public_client().await;
