@@ -1347,3 +1347,75 @@ async fn audience_is_checked_against_the_resource() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+async fn post_from(s: &Srv, ua: &str, xff: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+    let mut h = HeaderMap::new();
+    h.insert("user-agent", ua.parse().unwrap());
+    h.insert("x-forwarded-for", xff.parse().unwrap());
+    s.post_form("/token", &form(pairs), h).await
+}
+
+#[tokio::test]
+async fn binding_to_the_user_agent_and_ip_through_trusted_proxies() {
+    let s = start(&[
+        "--binding",
+        "user-agent-ip",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    let c = s.public_client().await;
+    let rs = s.confidential_client("client_secret_post").await;
+    let cookie = s.login("vic").await;
+    let code = code(&s, &c, &cookie).await;
+    let r = post_from(
+        &s,
+        "app/1.0",
+        "203.0.113.7",
+        &code_req(&code, &c.id, VERIFIER),
+    )
+    .await;
+    let t: Value = r.json_body().await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    // same user agent, same /24 (through the trusted proxy): rotates
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("client_id", c.id.as_str()),
+        ("refresh_token", rt.as_str()),
+    ];
+    let r = post_from(&s, "app/1.0", "203.0.113.99", &pairs).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json_body().await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    // another network: the family is revoked (the default action)
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("client_id", c.id.as_str()),
+        ("refresh_token", rt.as_str()),
+    ];
+    let r = post_from(&s, "app/1.0", "198.51.100.1", &pairs).await;
+    assert_eq!(error_of(r, 400).await, "invalid_grant");
+    assert_eq!(s.introspect(&rs, &rt).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarding_header_is_no_fresh_budget() {
+    let frozen = Arc::new(ManualClock::new(SystemClock.now())) as Arc<dyn Clock>;
+    let s = start_exact(&[], Some(frozen)).await;
+    for i in 0..11 {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            format!("198.51.100.{i}").parse().unwrap(),
+        );
+        let r = s
+            .post_form(
+                "/token",
+                "grant_type=refresh_token&refresh_token=x&client_id=c",
+                h,
+            )
+            .await;
+        let expected = if i < 10 { 401 } else { 429 };
+        assert_eq!(r.status().as_u16(), expected, "request {i}");
+    }
+}
