@@ -122,23 +122,31 @@ fn connect_options(
     url: &str,
     options: &PostgresOptions,
 ) -> Result<PgConnectOptions, PostgresError> {
-    if let Some(schema) = &options.schema
-        && !valid_schema_name(schema)
-    {
-        return Err(PostgresError::Config(
-            "the schema name must be 1 to 63 letters, digits or _, not starting with a digit"
-                .to_owned(),
-        ));
-    }
+    check_schema_option(options)?;
     // The URL's own error message may echo the URL (and its password): keep it out.
-    let mut connect = PgConnectOptions::from_str(url).map_err(|_| {
+    let connect = PgConnectOptions::from_str(url).map_err(|_| {
         PostgresError::Config("the PostgreSQL URL does not parse (postgres://user@host/db)".into())
     })?;
-    connect = connect.application_name(&options.application_name);
+    Ok(apply(connect, options))
+}
+
+/// `options`' connection settings on `connect`.
+fn apply(connect: PgConnectOptions, options: &PostgresOptions) -> PgConnectOptions {
+    let mut connect = connect.application_name(&options.application_name);
     if let Some(timeout) = options.statement_timeout {
         connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
     }
-    Ok(connect)
+    connect
+}
+
+fn check_schema_option(options: &PostgresOptions) -> Result<(), PostgresError> {
+    match &options.schema {
+        Some(schema) if !valid_schema_name(schema) => Err(PostgresError::Config(
+            "the schema name must be 1 to 63 letters, digits or _, not starting with a digit"
+                .to_owned(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The binding values the policy compares (user agent, IP prefix, device id), as
@@ -197,6 +205,24 @@ impl PostgresGrantStore {
         let connect = connect_options(url, options)?;
         let pool = pool_options(options)
             .connect_with(connect)
+            .await
+            .map_err(PostgresError::Connect)?;
+        Ok(Self::build(pool, options.max_attempts))
+    }
+
+    /// As [`connect`](Self::connect), from connection options built in code (TLS roots, a
+    /// socket path, settings a URL cannot carry); `options` adds the application name, the
+    /// statement timeout, the schema and the pool settings.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: &PostgresOptions,
+    ) -> Result<Self, PostgresError> {
+        check_schema_option(options)?;
+        let pool = pool_options(options)
+            .connect_with(apply(connect, options))
             .await
             .map_err(PostgresError::Connect)?;
         Ok(Self::build(pool, options.max_attempts))
