@@ -20,8 +20,8 @@ pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
         assert_eq!(verify_token_request(Some(&stored), Some(presented)), Ok(()));
 
         // Ours: the whole token-endpoint check from the request's string and the stored
-        // challenge (grammar check, SHA-256, base64url into a stack buffer, constant-time
-        // comparison).
+        // challenge (grammar check, SHA-256 on the stack, constant-time comparison with the
+        // digest the stored S256 challenge encodes, which was decoded when it was built).
         let ours = || {
             keep(verify_token_request(
                 Some(keep(&stored)),

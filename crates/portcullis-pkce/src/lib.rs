@@ -30,8 +30,9 @@
 //!   malformed or mismatched verifier is `invalid_grant` (RFC 7636 §4.6). The table on
 //!   [`PkceError`] lists every failure, its code and why.
 //!
-//! The comparison is constant-time ([`subtle`]) and allocation-free: the verifier is hashed and
-//! encoded into a stack buffer.
+//! The comparison is constant-time ([`subtle`]) and allocation-free: the verifier is hashed on
+//! the stack and its digest compared with the one the stored `S256` challenge encodes, which
+//! was decoded once when the challenge was built.
 //!
 //! # Discard the challenge only after a successful verification
 //!

@@ -48,36 +48,44 @@ const fn base64url_value(b: u8) -> Option<u8> {
     }
 }
 
-/// Whether `s` is the canonical unpadded base64url encoding of 32 octets: 43 characters of the
-/// base64url alphabet whose last character carries two zero padding bits (RFC 4648 §3.5). Only
-/// such a string can equal `BASE64URL(SHA256(verifier))` for any verifier.
-pub(crate) fn is_s256_challenge(s: &[u8]) -> bool {
-    // 43 characters carry 258 bits; the last character holds the final 4 bits of the digest and
-    // 2 bits that a canonical encoder sets to zero.
-    let [body @ .., last] = s else {
-        return false;
-    };
-    s.len() == S256_CHALLENGE_LEN
-        && body.iter().all(|&b| base64url_value(b).is_some())
-        && base64url_value(*last).is_some_and(|v| v & 0b11 == 0)
+/// Length of a SHA-256 digest in octets (FIPS 180-4).
+pub(crate) const SHA256_LEN: usize = 32;
+
+/// The 32 octets an `S256` challenge encodes, if `s` is their canonical unpadded base64url
+/// encoding: 43 characters of the base64url alphabet whose last character carries two zero
+/// padding bits (RFC 4648 §3.5, §5). Only such a string can equal
+/// `BASE64URL(SHA256(verifier))`, and because the encoding is canonical, two challenges are
+/// equal exactly when the octets they decode to are.
+pub(crate) fn decode_s256_challenge(s: &[u8]) -> Option<[u8; SHA256_LEN]> {
+    if s.len() != S256_CHALLENGE_LEN {
+        return None;
+    }
+    let mut out = [0u8; SHA256_LEN];
+    let mut slots = out.iter_mut();
+    // Bits not yet written out, in the low `bits` bits of `acc` (never more than 12).
+    let (mut acc, mut bits) = (0u16, 0u32);
+    for &c in s {
+        acc = ((acc << 6) | u16::from(base64url_value(c)?)) & 0x0FFF;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            let [octet, _] = (acc >> bits).to_le_bytes();
+            *slots.next()? = octet;
+        }
+    }
+    // 43 characters carry 258 bits: 32 octets and 2 bits a canonical encoder leaves at zero.
+    (bits == 2 && acc & 0b11 == 0 && slots.next().is_none()).then_some(out)
 }
 
-/// `BASE64URL(SHA256(ASCII(verifier)))`, unpadded (RFC 7636 §4.2), written into a stack buffer.
-///
-/// Returns `false` only if the encoder reports a size that cannot happen for a 32-octet input;
-/// callers treat that as a failed verification (fail closed).
+/// `SHA256(ASCII(verifier))` (RFC 7636 §4.2), on the stack.
 #[inline]
-pub(crate) fn s256_into(verifier: &[u8], out: &mut [u8; S256_CHALLENGE_LEN]) -> bool {
-    let digest = Sha256::digest(verifier);
-    matches!(
-        URL_SAFE_NO_PAD.encode_slice(digest, out),
-        Ok(S256_CHALLENGE_LEN)
-    )
+pub(crate) fn sha256(verifier: &[u8]) -> [u8; SHA256_LEN] {
+    Sha256::digest(verifier).into()
 }
 
 /// `BASE64URL(SHA256(ASCII(verifier)))`, unpadded (RFC 7636 §4.2), as a `String`.
-pub(crate) fn s256_string(verifier: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))
+pub(crate) fn s256_string(digest: &[u8; SHA256_LEN]) -> String {
+    URL_SAFE_NO_PAD.encode(digest)
 }
 
 #[cfg(test)]
@@ -109,20 +117,26 @@ mod tests {
     fn s256_challenge_must_be_canonical() {
         // The RFC 7636 Appendix B challenge ends in 'M' (value 12, low bits 00).
         let ok = b"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(is_s256_challenge(ok));
+        let digest = decode_s256_challenge(ok).unwrap();
+        assert_eq!(s256_string(&digest).as_bytes(), ok);
         // 'N' (value 13) sets a padding bit: no digest encodes to this.
         let mut bad = *ok;
         bad[42] = b'N';
-        assert!(!is_s256_challenge(&bad));
-        assert!(!is_s256_challenge(&ok[..42]));
-        assert!(!is_s256_challenge(b""));
+        assert_eq!(decode_s256_challenge(&bad), None);
+        bad[42] = b'=';
+        assert_eq!(decode_s256_challenge(&bad), None);
+        assert_eq!(decode_s256_challenge(&ok[..42]), None);
+        assert_eq!(decode_s256_challenge(b""), None);
     }
 
     #[test]
-    fn stack_and_string_encodings_agree() {
-        let v = b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let mut buf = [0u8; S256_CHALLENGE_LEN];
-        assert!(s256_into(v, &mut buf));
-        assert_eq!(buf.as_slice(), s256_string(v).as_bytes());
+    fn decoding_inverts_encoding() {
+        for seed in 0..=255u8 {
+            let digest: [u8; SHA256_LEN] = std::array::from_fn(|i| {
+                seed.wrapping_mul(31).wrapping_add(u8::try_from(i).unwrap())
+            });
+            let encoded = s256_string(&digest);
+            assert_eq!(decode_s256_challenge(encoded.as_bytes()), Some(digest));
+        }
     }
 }
