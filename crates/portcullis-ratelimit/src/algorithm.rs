@@ -59,6 +59,7 @@ fn to_u32(n: u64) -> u32 {
 /// Never panics: all arithmetic saturates, and a state written under another quota or found after
 /// the clock went backwards is read conservatively.
 #[must_use]
+#[inline]
 pub fn decide(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcome {
     match limit.algorithm() {
         Algorithm::Gcra => gcra(limit, state, now, consume),
@@ -67,6 +68,7 @@ pub fn decide(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> O
     }
 }
 
+#[inline]
 fn gcra(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcome {
     let quota = limit.quota();
     let t = quota.emission_interval_micros();
@@ -111,6 +113,7 @@ fn gcra(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcome
     }
 }
 
+#[inline]
 fn fixed(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcome {
     let quota = limit.quota();
     let cap = quota.count().get();
@@ -161,6 +164,7 @@ fn fixed(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcom
     }
 }
 
+#[inline]
 fn sliding(limit: &Limit, state: Option<State>, now: u64, consume: bool) -> Outcome {
     let quota = limit.quota();
     let p = quota.period_micros();

@@ -68,6 +68,7 @@ impl Shard {
     }
 
     /// Decide one request and write its outcome.
+    #[inline]
     fn decide(&mut self, digest: u64, limit: &Limit, now: u64, consume: bool) -> Decision {
         if let Some(slot) = self.table.find_mut(digest, |s| s.digest == digest) {
             let o = algorithm::decide(limit, Some(slot.state), now, consume);
