@@ -23,23 +23,28 @@
 //!     │  │ a grace reissue of its parent                └────┘ the immediately previous token:
 //!     │  └─────────────────────► superseded                    fresh successor; otherwise replay
 //!     │                           (presenting it is a replay)  → the family is revoked
-//!     │ its lifetime passes
+//!     │ its lifetime passes (from any state)
 //!     ├─────────────────────────► expired   (refused, never revokes anything; purged)
-//!     │ its family is revoked
+//!     │ its family is revoked (from any state)
 //!     └─────────────────────────► revoked   (refused; purged)
 //!
 //!  A family
 //!
-//!   created ── code redeemed ──► active ──┬─ replay (code or refresh token) ──┐
-//!   (code issued)                 │  ▲    ├─ binding mismatch (action=revoke) ├─► revoked ─► purged
-//!      │                          └──┘    ├─ RFC 7009 revocation of its code  │
-//!      │                       rotation   │  or a refresh token               │
-//!      │                                  ├─ logout of its user, revocation ──┘
-//!      │                                  │  of its client or by id
-//!      └──────────────────────────────────┴─ absolute expiry (fixed at creation) ─► expired ─► purged
+//!    created ───── code redeemed ─────► active ◄──┐
+//!  (code issued)                          │  └─────┘ rotation, grace reissue
+//!       │                                 │
+//!       ├─────────────────────────────────┴──────► revoked ──► purged
+//!       │   logout of its user; revocation of its client or by id; RFC 7009 revocation
+//!       │   of its code or a refresh token; once active also: a replay of its code or a
+//!       │   refresh token, a binding mismatch under the revoke action
+//!       │
+//!       └─────────────────────────────────────────► expired ──► purged
+//!           absolute expiry (from either state): fixed at creation, never after the
+//!           upstream session's end
 //! ```
 //!
-//! Invariants every store keeps (DESIGN.md; the [`conformance`] suite checks each by name):
+//! Invariants every store keeps (DESIGN.md; the `conformance` suite, behind the feature of that
+//! name, checks each by name):
 //!
 //! 1. Only keyed hashes of codes and tokens are stored ([`portcullis_hash::TokenHasher`]).
 //! 2. A credential is redeemed at most once: check, mark used and insert the successor are one

@@ -384,7 +384,8 @@ pub struct PurgeReport {
 /// and derives what it can (the PKCE transform, binding hashes, the requested scope); the store
 /// checks and writes. The rules are the pure functions of [`decide`](crate::decide), which the
 /// memory store applies as they are and other stores mirror (and the
-/// [conformance suite](crate::conformance), behind the `conformance` feature, checks).
+/// conformance suite, `portcullis_rotation::conformance` behind the `conformance` feature,
+/// checks).
 ///
 /// Contracts every store keeps:
 /// - Only keyed hashes are stored (the requests carry nothing else). Lookups try every
