@@ -166,10 +166,20 @@ pub struct Cli {
     /// Previous HMAC keys, comma-separated, newest first (still accepted for lookups).
     #[arg(long, env = "HMAC_PREVIOUS_SECRETS", hide_env_values = true)]
     pub hmac_previous_secrets: Option<String>,
-    /// Where grants and rate-limit state live: `memory` (redis://… and postgres://… once their
-    /// crates land).
-    #[arg(long, env = "PORTCULLIS_STORE", default_value = "memory")]
+    /// Where grants and rate-limit state live: `memory`, `redis://host:port`,
+    /// `redis+cluster://host1:port1,host2:port2`, or `postgres://…` (grants in PostgreSQL, rate
+    /// limits in this process's memory).
+    #[arg(
+        long,
+        env = "PORTCULLIS_STORE",
+        default_value = "memory",
+        hide_env_values = true
+    )]
     pub store: String,
+    /// With a postgres:// store: apply the missing schema migrations at start (otherwise the
+    /// schema is only checked, and a missing or older one stops the start).
+    #[arg(long, env = "PORTCULLIS_MIGRATE")]
+    pub migrate: bool,
     /// The upstream identity provider's issuer (`iss` of its session JWTs).
     #[arg(long, env = "UPSTREAM_ISSUER")]
     pub upstream_issuer: Option<String>,
@@ -283,7 +293,7 @@ impl StoreSpec {
         }
         let scheme = s.split_once("://").map(|(scheme, _)| scheme);
         match scheme {
-            Some("redis" | "rediss") => Ok(Self::Redis(s.to_owned())),
+            Some("redis" | "rediss" | "redis+cluster") => Ok(Self::Redis(s.to_owned())),
             Some("postgres" | "postgresql") => Ok(Self::Postgres(s.to_owned())),
             _ => Err(ConfigError::new(
                 "--store must be `memory`, a redis:// URL or a postgres:// URL",
@@ -350,6 +360,8 @@ pub struct Settings {
     )>,
     /// The store.
     pub store: StoreSpec,
+    /// Apply PostgreSQL migrations at start.
+    pub migrate: bool,
     /// The upstream IdP.
     pub upstream: Upstream,
     /// The session cookie's name.
@@ -548,6 +560,7 @@ impl Settings {
             issuer,
             hmac,
             store,
+            migrate: cli.migrate,
             upstream,
             session_cookie: cookie.to_owned(),
             scopes,

@@ -63,7 +63,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use state::Shared;
+pub use state::{Shared, open_stores};
 
 use crate::config::{ConfigError, Settings, check_issuer};
 use crate::respond::{MAX_FORM_BYTES, MAX_REGISTRATION_BYTES};
@@ -261,6 +261,8 @@ pub async fn start_until(
     clock: Arc<dyn Clock>,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    // The stores first: an unreachable database stops the start before anything else.
+    let stores = open_stores(&settings, Arc::clone(&clock)).await?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -282,7 +284,7 @@ pub async fn start_until(
             check_issuer(&format!("http://{host}"))?
         }
     };
-    let shared = Shared::build(&settings, issuer, addr, clock)?;
+    let shared = Shared::build(&settings, issuer, addr, clock, stores)?;
     let router = app(Arc::clone(&shared));
     let purge = tokio::spawn(purge_loop(Arc::clone(&shared)));
     tracing::info!(

@@ -49,32 +49,62 @@ pub struct Shared {
 /// The path of the demo protected resource.
 pub(crate) const RESOURCE_PATH: &str = "/api/me";
 
-fn grant_store(spec: &StoreSpec) -> Result<Arc<dyn GrantStore>, ConfigError> {
-    match spec {
-        StoreSpec::Memory => Ok(Arc::new(MemoryGrantStore::new())),
-        StoreSpec::Redis(_) => Err(ConfigError::new(
-            "--store redis://…: the Redis store (portcullis-redis) is not built into this server yet; use --store memory",
-        )),
-        StoreSpec::Postgres(_) => Err(ConfigError::new(
-            "--store postgres://…: the PostgreSQL store (portcullis-postgres) is not built into this server yet; use --store memory",
-        )),
-    }
-}
-
-fn rate_store(
-    spec: &StoreSpec,
+/// The grant store and the rate-limit store `--store` names, connected (and, for PostgreSQL,
+/// with its schema checked or migrated).
+///
+/// # Errors
+/// A [`ConfigError`] with the store's own one-line message (URLs shown without passwords).
+pub async fn open_stores(
+    settings: &Settings,
     clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn RateLimitStore>, ConfigError> {
-    match spec {
-        StoreSpec::Memory => Ok(Arc::new(MemoryStore::builder().build(clock))),
-        // grant_store has already refused the others with the clearer message.
-        _ => Err(ConfigError::new("--store: only `memory` is built in yet")),
+) -> Result<(Arc<dyn GrantStore>, Arc<dyn RateLimitStore>), ConfigError> {
+    match &settings.store {
+        StoreSpec::Memory => Ok((
+            Arc::new(MemoryGrantStore::new()),
+            Arc::new(MemoryStore::builder().build(clock)),
+        )),
+        StoreSpec::Redis(url) => {
+            let conn = portcullis_redis::RedisConnection::connect_url(url)
+                .await
+                .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
+            Ok((
+                Arc::new(portcullis_redis::RedisGrantStore::new(conn.clone())),
+                Arc::new(portcullis_redis::RedisRateLimitStore::new(conn)),
+            ))
+        }
+        StoreSpec::Postgres(url) => {
+            let store = portcullis_postgres::PostgresGrantStore::connect(
+                url,
+                &portcullis_postgres::PostgresOptions::new(),
+            )
+            .await
+            .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
+            if settings.migrate {
+                let applied = store
+                    .migrate()
+                    .await
+                    .map_err(|e| ConfigError::new(format!("--migrate: {e}")))?;
+                tracing::info!(applied, "PostgreSQL migrations applied");
+            }
+            store
+                .check_schema()
+                .await
+                .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
+            tracing::warn!(
+                "rate limits are kept in this process's memory with a postgres:// store: \
+                 each instance counts on its own (use a redis:// store to share them)"
+            );
+            Ok((
+                Arc::new(store),
+                Arc::new(MemoryStore::builder().build(clock)),
+            ))
+        }
     }
 }
 
 impl Shared {
     /// Build the shared state for a server whose listener is bound to `local`, with `issuer`
-    /// (checked) and time from `clock`.
+    /// (checked), time from `clock`, and the stores from [`open_stores`].
     ///
     /// # Errors
     /// A [`ConfigError`] for a store that is not built in, a bad upstream configuration, or a
@@ -84,10 +114,8 @@ impl Shared {
         issuer: String,
         local: SocketAddr,
         clock: Arc<dyn Clock>,
+        (store, rate_store): (Arc<dyn GrantStore>, Arc<dyn RateLimitStore>),
     ) -> Result<Arc<Self>, ConfigError> {
-        // The store first: a store that cannot be had stops the start before anything is logged.
-        let store = grant_store(&settings.store)?;
-        let rate_store = rate_store(&settings.store, Arc::clone(&clock))?;
         let keyring = match &settings.hmac {
             Some((current, previous)) => Keyring::from_values(
                 current.expose_secret(),

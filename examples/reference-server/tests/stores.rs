@@ -1,0 +1,124 @@
+//! The whole flow and the concurrent-refresh race on the shared stores, chosen by `--store`:
+//! Redis (`REDIS_URL`) and PostgreSQL (`DATABASE_URL`). Without the variable a test says it is
+//! skipped, unless `PORTCULLIS_REQUIRE_SERVICES=1`, where a missing service fails it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let required = std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "PORTCULLIS_REQUIRE_SERVICES=1 but {var} is not set"
+            );
+            eprintln!("SKIPPED: {var} is not set");
+            None
+        }
+    }
+}
+
+async fn flow_on(store: &str, kind: &str, extra: &[&str]) {
+    let mut args = vec!["--store", store];
+    args.extend_from_slice(extra);
+    let s = start(&args).await;
+    let health: Value = s
+        .http
+        .get(s.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json_body()
+        .await;
+    assert_eq!(health, json!({"status": "ok", "store": kind}));
+    let c = s.public_client().await;
+    let rs = s.confidential_client("client_secret_post").await;
+    let cookie = s.login("store-user").await;
+    let (at, rt) = s.tokens(&c, &cookie, &["profile"]).await;
+    assert_eq!(s.me(&at).await.status(), StatusCode::OK);
+    let t: Value = s.refresh(&c, &rt).await.json_body().await;
+    let rt2 = t["refresh_token"].as_str().unwrap().to_owned();
+    // replay: invalid_grant and the family is revoked
+    assert_eq!(
+        error_of(s.refresh(&c, &rt).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(s.introspect(&rs, &rt2).await, json!({"active": false}));
+    // 50 concurrent refreshes of one token: one success, family revoked (grace 0)
+    let (_, rt) = s.tokens(&c, &cookie, &["profile"]).await;
+    let s = Arc::new(s);
+    let c = Arc::new(c);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (s, c, rt) = (Arc::clone(&s), Arc::clone(&c), rt.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = s.refresh(&c, &rt).await;
+            (r.status(), r.json_body().await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        match status {
+            StatusCode::OK => winners.push(v),
+            StatusCode::BAD_REQUEST => assert_eq!(v["error"], "invalid_grant"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let new_rt = winners[0]["refresh_token"].as_str().unwrap();
+    assert_eq!(s.introspect(&rs, new_rt).await, json!({"active": false}));
+    // logout through the store
+    let (at, _) = s.tokens(&c, &cookie, &["profile"]).await;
+    let r = s
+        .http
+        .post(s.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.json_body().await["revoked_families"].as_u64().unwrap() >= 1);
+    assert_eq!(s.me(&at).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_flow_on_redis() {
+    if let Some(url) = service("REDIS_URL") {
+        flow_on(&url, "redis", &[]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_flow_on_postgres() {
+    if let Some(url) = service("DATABASE_URL") {
+        flow_on(&url, "postgres", &["--migrate"]).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_stops_the_start_with_one_line() {
+    for store in ["redis://127.0.0.1:1", "postgres://nobody@127.0.0.1:1/none"] {
+        let settings = settings(&["--store", store]);
+        let err = reference_server::start(settings)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--store"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
