@@ -215,3 +215,79 @@ fn names_are_stable() {
     );
     assert_eq!(TokenKind::from_prefix("xyz"), None);
 }
+
+/// A minimal `tracing` subscriber that keeps every event's fields as text.
+#[derive(Default)]
+struct Capture {
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{}={:?} ", field.name(), value);
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{} ", event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        self.lines.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn security_events_reach_tracing_without_plaintext() {
+    let capture = Arc::new(Capture::default());
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let (svc, _, _) = service(RotationPolicy::default());
+    let v = CodeVerifier::generate().unwrap();
+    let issued = svc.issue_code(request(Some(v.challenge()))).await.unwrap();
+    let code = issued.code.expose_secret().to_owned();
+    svc.exchange_code(exchange(&code, Some(v.expose_secret())))
+        .await
+        .unwrap();
+    // Code replay: revokes the family, traced.
+    svc.exchange_code(exchange(&code, Some(v.expose_secret())))
+        .await
+        .unwrap_err();
+    let lines = capture.lines.lock().unwrap().clone();
+    let security: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("portcullis_rotation::security"))
+        .collect();
+    assert!(
+        security
+            .iter()
+            .any(|l| l.contains("event=\"code_replayed\"")),
+        "{lines:?}"
+    );
+    assert!(
+        security
+            .iter()
+            .any(|l| l.contains("event=\"family_revoked\"") && l.contains("code_replay")),
+        "{lines:?}"
+    );
+    assert!(
+        security
+            .iter()
+            .all(|l| l.contains(&issued.family.to_string())),
+        "{lines:?}"
+    );
+    for l in &lines {
+        assert!(!l.contains(&code) && !l.contains(v.expose_secret()), "{l}");
+    }
+}
