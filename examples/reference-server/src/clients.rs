@@ -83,9 +83,9 @@ impl Client {
         self.secret.is_some()
     }
 
-    /// The registered URI that `presented` matches, if any: exact string comparison (RFC 6749
-    /// §3.1.2.3), except that for a loopback IP the port may differ (RFC 8252 §7.3, RFC 9700
-    /// §2.1).
+    /// Whether `presented` matches a registered URI: exact string comparison (RFC 6749
+    /// §3.1.2.3), except that for the loopback IP literals `127.0.0.1` and `[::1]` the port may
+    /// differ (RFC 8252 §7.3, RFC 9700 §2.1); never for `localhost`.
     pub(crate) fn matching_redirect_uri(&self, presented: &str) -> bool {
         self.redirect_uris
             .iter()
@@ -111,16 +111,14 @@ fn host_of(authority: &str) -> &str {
     authority.split(':').next().unwrap_or(authority)
 }
 
+/// The loopback IP literals whose port may differ (RFC 8252 §7.3: `127.0.0.1` and `[::1]`).
+/// `localhost` is not one: it is a name that can resolve to another interface (RFC 8252 §8.3,
+/// OAuth 2.1 §8.4.2: NOT RECOMMENDED), so a `localhost` redirect URI is matched exactly.
 fn loopback_literal(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host == "127.0.0.1" || host == "[::1]"
 }
 
-/// Exact match, or a loopback `http` URI that differs only in its port.
+/// Exact match, or an `http` URI on a loopback IP literal that differs only in its port.
 pub(crate) fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     if registered == presented {
         return true;
@@ -503,7 +501,9 @@ mod tests {
         assert!(m("http://127.0.0.1/cb", "http://127.0.0.1:53127/cb"));
         assert!(m("http://127.0.0.1:1/cb", "http://127.0.0.1:53127/cb"));
         assert!(m("http://[::1]/cb", "http://[::1]:8080/cb"));
-        assert!(m("http://localhost/cb", "http://localhost:8080/cb"));
+        assert!(!m("http://localhost/cb", "http://localhost:8080/cb"));
+        assert!(!m("http://localhost:1/cb", "http://localhost:8080/cb"));
+        assert!(m("http://localhost:8080/cb", "http://localhost:8080/cb"));
         assert!(!m("http://127.0.0.1/cb", "http://127.0.0.1:53127/cb2"));
         assert!(!m("http://127.0.0.1/cb", "http://127.0.0.2:53127/cb"));
         assert!(!m(

@@ -300,6 +300,49 @@ async fn loopback_port_and_registered_query_are_honoured() {
     assert_eq!(p["tenant"], "a");
 }
 
+// covers 9700-2.1-a, 21-2.3.1-a, 6749-3.1.2.3-a
+#[tokio::test]
+async fn only_loopback_ip_literals_may_change_the_port() {
+    // RFC 8252 §7.3 / §8.3, RFC 9700 §2.1: the port exception is for the loopback IP literals;
+    // `localhost` is a name (it can resolve elsewhere) and is matched exactly.
+    let s = start(&[]).await;
+    let cookie = s.login("lou").await;
+    let c = s
+        .register(json!({
+            "redirect_uris": ["http://localhost/cb", "http://localhost:4000/cb", "http://[::1]/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    let q = |ru: &str| {
+        form(&[
+            ("client_id", &c.id),
+            ("redirect_uri", ru),
+            ("response_type", "code"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "s"),
+        ])
+    };
+    for refused in [
+        "http://localhost:53127/cb",
+        "http://localhost:4001/cb",
+        "http://LOCALHOST/cb",
+    ] {
+        let r = s.get_authorize(&q(refused), Some(&cookie)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{refused}");
+        assert!(location(&r).is_none(), "{refused}");
+    }
+    for accepted in [
+        "http://localhost/cb",
+        "http://localhost:4000/cb",
+        "http://[::1]/cb",
+        "http://[::1]:53127/cb",
+    ] {
+        let r = s.get_authorize(&q(accepted), Some(&cookie)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{accepted}");
+    }
+}
+
 // covers 9700-4.11.2-a, 9700-2.1-b, 9700-4.12-a
 #[tokio::test]
 async fn users_sign_in_before_any_redirect_and_login_never_redirects_elsewhere() {
