@@ -147,6 +147,12 @@ fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     if uri.len() > MAX_REDIRECT_URI_LEN {
         return Err("a redirect URI is too long");
     }
+    // Stored and sent back exactly as registered (in `Location`): only printable ASCII, so
+    // no whitespace or control character the URL parser would silently drop, and no raw
+    // non-ASCII (RFC 3986 §2: percent-encode it).
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("a redirect URI must be printable ASCII (percent-encode anything else)");
+    }
     if uri.contains('#') {
         return Err("a redirect URI must not have a fragment");
     }
@@ -523,5 +529,8 @@ mod tests {
         assert!(check_redirect_uri("/cb").is_err());
         assert!(check_redirect_uri("javascript:alert(1)").is_err());
         assert!(check_redirect_uri("https://u:p@c.example/cb").is_err());
+        assert!(check_redirect_uri("https://c.exa\nmple/cb").is_err());
+        assert!(check_redirect_uri("https://c.example/caf\u{e9}").is_err());
+        assert!(check_redirect_uri("https://c.example/caf%C3%A9").is_ok());
     }
 }

@@ -1089,6 +1089,62 @@ async fn registration() {
     }
 }
 
+// covers 7591-3.2.2-a
+#[tokio::test]
+async fn redirect_uris_that_cannot_be_sent_back_are_refused_at_registration() {
+    // The URL parser drops tabs and newlines and accepts non-ASCII, but the redirect URI is
+    // stored and sent back as registered: one that is not printable ASCII cannot be a
+    // `Location`, so the server would mint a code and then fail with a 500.
+    let s = start(&[]).await;
+    for uri in [
+        "https://c.exa\nmple/cb",
+        "https://c.example/cb\r\nSet-Cookie: x=1",
+        "https://c.example/\tcb",
+        "https://c.example/caf\u{e9}",
+        "https://c.example/a b",
+        " https://c.example/cb",
+        "https://c.example/cb\u{7f}",
+    ] {
+        let r = s
+            .register_json(json!({"redirect_uris": [uri], "token_endpoint_auth_method": "none"}))
+            .await;
+        assert_eq!(error_of(r, 400).await, "invalid_redirect_uri", "{uri:?}");
+    }
+    // percent-encoded forms are fine, and the whole flow works with them
+    let c = s
+        .register(json!({
+            "redirect_uris": ["https://c.example/caf%C3%A9?x=a%20b"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    let cookie = s.login("zoe").await;
+    let q = form(&[
+        ("client_id", &c.id),
+        ("redirect_uri", "https://c.example/caf%C3%A9?x=a%20b"),
+        ("response_type", "code"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("scope", "profile"),
+    ]);
+    let token = s.consent_token(&q, &cookie).await;
+    let r = s
+        .post_consent(
+            &cookie,
+            &form(&[
+                ("consent_token", &token),
+                ("decision", "approve"),
+                ("scope", "profile"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&r)
+            .unwrap()
+            .starts_with("https://c.example/caf%C3%A9?x=a%20b&code=pca_")
+    );
+}
+
 // covers 21-5.1-a, 6750-3-a, 9728-5.1-a, MCP-ERR-a, MCP-RES-a, MCP-PASS-a
 #[tokio::test]
 async fn protected_resource() {
