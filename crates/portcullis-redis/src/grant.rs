@@ -46,22 +46,32 @@ struct Scripts {
 }
 
 const PRELUDE: &str = include_str!("lua/grant_prelude.lua");
+const REDEEM: &str = include_str!("lua/grant_redeem.lua");
+const INDEX: &str = include_str!("lua/grant_index.lua");
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+/// A script: the prelude, the helpers it needs, its body.
+fn script(parts: &[&str]) -> Script {
+    Script::new(
+        &[PRELUDE]
+            .iter()
+            .chain(parts)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    create: script(include_str!("lua/create_family.lua")),
-    index_add: script(include_str!("lua/index_add.lua")),
-    redeem: script(include_str!("lua/redeem_code.lua")),
-    rotate: script(include_str!("lua/rotate_refresh.lua")),
-    find: script(include_str!("lua/find.lua")),
-    revoke_token: script(include_str!("lua/revoke_token.lua")),
-    revoke_family: script(include_str!("lua/revoke_family.lua")),
-    revoke_owner: script(include_str!("lua/revoke_owner.lua")),
-    snapshot: script(include_str!("lua/snapshot.lua")),
-    purge: script(include_str!("lua/purge.lua")),
+    create: script(&[INDEX, include_str!("lua/create_family.lua")]),
+    index_add: script(&[INDEX, include_str!("lua/index_add.lua")]),
+    redeem: script(&[REDEEM, include_str!("lua/redeem_code.lua")]),
+    rotate: script(&[REDEEM, include_str!("lua/rotate_refresh.lua")]),
+    find: script(&[include_str!("lua/find.lua")]),
+    revoke_token: script(&[include_str!("lua/revoke_token.lua")]),
+    revoke_family: script(&[include_str!("lua/revoke_family.lua")]),
+    revoke_owner: script(&[include_str!("lua/revoke_owner.lua")]),
+    snapshot: script(&[include_str!("lua/snapshot.lua")]),
+    purge: script(&[INDEX, include_str!("lua/purge.lua")]),
 });
 
 /// A family as stored: JSON, every time an integer of microseconds written as a string (Lua's
@@ -508,8 +518,8 @@ impl RedisGrantStore {
         Ok(found.into_iter().flatten().next())
     }
 
-    /// The script's keys: single node, the candidates' pointers (and the new tokens'); Cluster,
-    /// the family's keys (all in its slot).
+    /// The script's keys: single node, the candidates' records (and the new tokens'), found by
+    /// hash; Cluster, the family's keys (all in its slot).
     fn op_keys(
         &self,
         family: Option<&str>,
@@ -861,13 +871,15 @@ impl GrantStore for RedisGrantStore {
             self.keys.record(&id, CODE, &ch),
         ];
         if self.single() {
-            let mut keys = family_keys;
-            keys.extend([
+            // the code's record is found by its hash
+            let keys = [
+                self.keys.family(&id),
+                self.keys.tokens(&id),
                 self.keys.pointer(CODE, &ch),
                 self.keys.user(&family.user_id),
                 self.keys.client(&family.client_id),
                 self.keys.bucket_of(&family.id),
-            ]);
+            ];
             let r = self.eval(&SCRIPTS.create, &keys, &argv).await?;
             return match r.first().map(String::as_str) {
                 Some("OK") => Ok(()),

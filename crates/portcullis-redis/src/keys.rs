@@ -73,12 +73,13 @@ impl GrantKeys {
         format!("{}:{{{id}}}:t", self.prefix)
     }
 
-    /// `P:{F}:<kind>:<hash>` — one token's record.
+    /// `P:{F}:<kind>:<hash>` — one token's record on Cluster (in its family's slot).
     pub(crate) fn record(&self, id: &str, kind: &str, hash: &str) -> String {
         format!("{}:{{{id}}}:{kind}:{hash}", self.prefix)
     }
 
-    /// `P:<kind>:{<hash>}` — the pointer from a token hash to its family.
+    /// `P:<kind>:{<hash>}` — a token by its hash: its record on a single node, the pointer to
+    /// its family (the family id) on Cluster.
     pub(crate) fn pointer(&self, kind: &str, hash: &str) -> String {
         format!("{}:{kind}:{{{hash}}}", self.prefix)
     }

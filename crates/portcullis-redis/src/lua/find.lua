@@ -1,14 +1,15 @@
 -- Find a token by its candidate hashes: its record and its family's, as stored (JSON).
--- KEYS: single node: the candidates' pointers; Cluster: the family's record and the
--- candidates' records. ARGV[5] kind (c, r, a), [6] number of candidates, [7..] candidates.
+-- KEYS: single node: the candidates' records; Cluster: the family's record and the candidates'
+-- records. ARGV[5] kind (c, r, a), [6] number of candidates, [7..] candidates.
 local kind = ARGV[5]
-local cands = list(7, tonumber(ARGV[6]))
-local F = resolve(kind, cands)
-if not F then return { 'N' } end
-local fam = redis.call('GET', fk(F, 'f'))
-if not fam then return { 'N' } end
-for _, c in ipairs(cands) do
-  local r = redis.call('GET', fk(F, kind .. ':' .. c))
-  if r then return { 'F', F, fam, c, r } end
+for _, c in ipairs(list(7, tonumber(ARGV[6]))) do
+  local r = redis.call('GET', rk(ARGV[4], kind, c))
+  if r then
+    local F = ARGV[4]
+    if SINGLE then F = cjson.decode(r).f end
+    local fam = redis.call('GET', fk(F, 'f'))
+    if not fam then return { 'N' } end
+    return { 'F', F, fam, c, r }
+  end
 end
 return { 'N' }

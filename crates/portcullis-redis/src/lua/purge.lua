@@ -4,7 +4,8 @@
 -- last family done }.
 -- Cluster: one family: KEYS[1] its record, KEYS[2] its token set; ARGV[4] the family. Returns
 -- { removed, complete ('1'/'0'), gone ('1'/'0'), user, client, removed members... } so that the
--- caller can drop pointers and index entries, which live in other slots.
+-- caller can drop the pointers and index entries, which live in other slots.
+-- (On a single node a token's record is found by its hash: deleting it deletes its pointer.)
 local function purge_family(F, budget)
   local fam = jget(fk(F, 'f'))
   if not fam then
@@ -16,7 +17,7 @@ local function purge_family(F, budget)
   local doomed = {}
   local alive = 0
   for _, m in ipairs(redis.call('SMEMBERS', fk(F, 't'))) do
-    local rec = jget(fk(F, m))
+    local rec = jget(rk(F, string.sub(m, 1, 1), string.sub(m, 3)))
     if not rec then
       redis.call('SREM', fk(F, 't'), m)
     elseif dead or NOW >= num(rec.ea) or (string.sub(m, 1, 1) == 'a' and rec.rv ~= nil) then
@@ -29,9 +30,8 @@ local function purge_family(F, budget)
   local gone = {}
   for _, m in ipairs(doomed) do
     if removed >= budget then return removed, false, false, fam, gone end
-    redis.call('DEL', fk(F, m))
+    redis.call('DEL', rk(F, string.sub(m, 1, 1), string.sub(m, 3)))
     redis.call('SREM', fk(F, 't'), m)
-    if SINGLE then redis.call('DEL', pk(string.sub(m, 1, 1), string.sub(m, 3))) end
     gone[#gone + 1] = m
     removed = removed + 1
   end

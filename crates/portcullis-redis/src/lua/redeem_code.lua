@@ -1,20 +1,17 @@
 -- Redeem an authorization code: decide::code, then mark it used, record the binding and store
 -- the first refresh token and access token; or, on a valid replay, revoke the family.
--- KEYS: single node: the candidates' pointers and the new tokens' pointers; Cluster: the
--- family's record, its token set, the candidates' records and the new tokens' records.
+-- KEYS: single node: the candidates' records and the new tokens'; Cluster: the family's record
+-- and token set, the candidates' records and the new tokens' (all in the family's slot).
 -- ARGV[5] client, [6] '1' if a redirect_uri was sent, [7] redirect_uri, [8] PKCE proof
 -- ('A' absent, 'M' malformed, 'P' present), [9] S256 of the verifier, [10] '1' if plain is
 -- allowed, [11..13] binding hashes (user agent, IP prefix, device; '' = none), [14] refresh
 -- hash, [15] access hash, [16] refresh idle lifetime, [17] access lifetime, [18] number of
 -- candidates, [19..] candidate hashes.
 local client = ARGV[5]
-local cands = list(19, tonumber(ARGV[18]))
-local F = resolve('c', cands)
-if not F then return { 'N' } end
+local F, hash, code = locate('c', list(19, tonumber(ARGV[18])))
+if not code then return { 'N' } end
 local fam = jget(fk(F, 'f'))
 if not fam then return { 'N' } end
-local hash, code = find_rec(F, 'c', cands)
-if not code then return { 'N' } end
 if fam.ra ~= nil then return { 'J', 'revoked' } end
 if NOW >= num(code.ea) or NOW >= num(fam.ex) then return { 'J', 'expired' } end
 if fam.c ~= client then return { 'J', 'wrong_client' } end
@@ -41,7 +38,8 @@ if code.ua ~= nil then
   return { 'P', F, fam.u, fam.c, hash, '0' }
 end
 local succ, acc = ARGV[14], ARGV[15]
-if duplicate(F, succ, acc) then return { 'D' } end
+local issued = insert_pair(F, fam, hash, 1, succ, acc, nil, tonumber(ARGV[16]), tonumber(ARGV[17]))
+if not issued then return { 'D' } end
 fam.bu = nil
 fam.bi = nil
 fam.bd = nil
@@ -49,8 +47,7 @@ if ARGV[11] ~= '' then fam.bu = ARGV[11] end
 if ARGV[12] ~= '' then fam.bi = ARGV[12] end
 if ARGV[13] ~= '' then fam.bd = ARGV[13] end
 jkeep(fk(F, 'f'), fam)
-local issued = insert_pair(F, fam, hash, 1, succ, acc, nil, tonumber(ARGV[16]), tonumber(ARGV[17]))
 code.ua = n2s(NOW)
 code.su = succ
-jkeep(fk(F, 'c:' .. hash), code)
+jkeep(rk(F, 'c', hash), code)
 return { 'R', F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5] }

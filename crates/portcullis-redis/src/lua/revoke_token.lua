@@ -3,13 +3,10 @@
 -- candidates, [8..] candidates.
 local kind = ARGV[5]
 local client = ARGV[6]
-local cands = list(8, tonumber(ARGV[7]))
-local F = resolve(kind, cands)
-if not F then return { 'N' } end
+local F, hash, rec = locate(kind, list(8, tonumber(ARGV[7])))
+if not rec then return { 'N' } end
 local fam = jget(fk(F, 'f'))
 if not fam then return { 'N' } end
-local hash, rec = find_rec(F, kind, cands)
-if not rec then return { 'N' } end
 local active
 if kind == 'a' then
   active = live(fam) and rec.rv == nil and NOW < num(rec.ea)
@@ -20,7 +17,7 @@ if not active then return { 'I' } end
 if fam.c ~= client then return { 'W' } end
 if kind == 'a' then
   rec.rv = n2s(NOW)
-  jkeep(fk(F, 'a:' .. hash), rec)
+  jkeep(rk(F, 'a', hash), rec)
   return { 'V', F, '0' }
 end
 revoke_fam(F, fam, 'token_revoked')

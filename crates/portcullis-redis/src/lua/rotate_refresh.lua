@@ -8,20 +8,23 @@
 -- hashes, [19] of IP-prefix hashes, [20] of device-id hashes, then the four lists.
 local client = ARGV[5]
 local nc, nu, ni, nd = tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
-local cands = list(21, nc)
-local F = resolve('r', cands)
-if not F then return { 'N' } end
+local F, hash, tok = locate('r', list(21, nc))
+if not tok then return { 'N' } end
 local fam = jget(fk(F, 'f'))
 if not fam then return { 'N' } end
-local hash, tok = find_rec(F, 'r', cands)
-if not tok then return { 'N' } end
 if fam.ra ~= nil then return { 'J', 'revoked' } end
 if NOW >= num(tok.ea) or NOW >= num(fam.ex) then return { 'J', 'expired' } end
 if fam.c ~= client then return { 'J', 'wrong_client' } end
 local scope_req = nil
 if ARGV[6] == '1' then
   scope_req = ARGV[7]
-  if not subset(scope_req, fam.s) then return { 'J', 'scope' } end
+  if scope_req ~= fam.s then
+    local have = {}
+    for w in string.gmatch(fam.s, '[^ ]+') do have[w] = true end
+    for w in string.gmatch(scope_req, '[^ ]+') do
+      if not have[w] then return { 'J', 'scope' } end
+    end
+  end
 end
 local function replay()
   revoke_fam(F, fam, 'refresh_replay')
@@ -29,11 +32,12 @@ local function replay()
 end
 if tok.rv ~= nil then return replay() end
 local grace_for = nil
+local s = nil
 if tok.ua ~= nil then
   local grace = tonumber(ARGV[8])
-  local in_window = grace > 0 and NOW < num(tok.ua) + grace
-  local s = nil
-  if in_window and tok.su ~= nil then s = jget(fk(F, 'r:' .. tok.su)) end
+  if grace > 0 and NOW < num(tok.ua) + grace and tok.su ~= nil then
+    s = jget(rk(F, 'r', tok.su))
+  end
   if s ~= nil and s.k == 'r' and s.ua == nil and s.rv == nil and NOW < num(s.ea) then
     grace_for = tok.su
   else
@@ -41,18 +45,21 @@ if tok.ua ~= nil then
   end
 end
 -- binding (decide::binding): a recorded value must be presented again and match
-local function matches(stored, from, n)
-  if stored == nil then return true end
-  local ok = false
-  for i = 0, n - 1 do
-    if ct_eq(ARGV[from + i], stored) then ok = true end
+local mm_u, mm_i, mm_d = false, false, false
+if ARGV[13] == '1' or ARGV[14] == '1' or ARGV[15] == '1' then
+  local function matches(stored, from, n)
+    if stored == nil then return true end
+    local ok = false
+    for i = 0, n - 1 do
+      if ct_eq(ARGV[from + i], stored) then ok = true end
+    end
+    return ok
   end
-  return ok
+  local base = 21 + nc
+  mm_u = ARGV[13] == '1' and not matches(fam.bu, base, nu)
+  mm_i = ARGV[14] == '1' and not matches(fam.bi, base + nu, ni)
+  mm_d = ARGV[15] == '1' and not matches(fam.bd, base + nu + ni, nd)
 end
-local base = 21 + nc
-local mm_u = ARGV[13] == '1' and not matches(fam.bu, base, nu)
-local mm_i = ARGV[14] == '1' and not matches(fam.bi, base + nu, ni)
-local mm_d = ARGV[15] == '1' and not matches(fam.bd, base + nu + ni, nd)
 local function b(x) if x then return '1' end return '0' end
 local reported = '0'
 if mm_u or mm_i or mm_d then
@@ -67,27 +74,21 @@ if mm_u or mm_i or mm_d then
   end
 end
 local succ, acc = ARGV[9], ARGV[10]
-if duplicate(F, succ, acc) then return { 'D' } end
 local idle, accl = tonumber(ARGV[11]), tonumber(ARGV[12])
-local rep = { reported, b(mm_u), b(mm_i), b(mm_d) }
-if grace_for == nil then
-  local issued = insert_pair(F, fam, hash, num(tok.g) + 1, succ, acc, scope_req, idle, accl)
-  tok.ua = n2s(NOW)
-  tok.su = succ
-  jkeep(fk(F, 'r:' .. hash), tok)
-  return { 'R', F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5],
-    rep[1], rep[2], rep[3], rep[4], '' }
-end
-local skey = fk(F, 'r:' .. grace_for)
-local s = jget(skey)
 local gen = num(tok.g) + 1
-if s ~= nil then
-  s.rv = n2s(NOW)
-  jkeep(skey, s)
-  gen = num(s.g)
-end
+-- a grace reissue replaces the earlier successor's generation
+if s ~= nil then gen = num(s.g) end
 local issued = insert_pair(F, fam, hash, gen, succ, acc, scope_req, idle, accl)
+if not issued then return { 'D' } end
+local tag = 'R'
+if grace_for == nil then
+  tok.ua = n2s(NOW)
+else
+  tag = 'G'
+  s.rv = n2s(NOW)
+  jkeep(rk(F, 'r', grace_for), s)
+end
 tok.su = succ
-jkeep(fk(F, 'r:' .. hash), tok)
-return { 'G', F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5],
-  rep[1], rep[2], rep[3], rep[4], grace_for }
+jkeep(rk(F, 'r', hash), tok)
+return { tag, F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5],
+  reported, b(mm_u), b(mm_i), b(mm_d), grace_for or '' }

@@ -1,0 +1,31 @@
+-- What redemptions share: constant-time comparison, and storing a new token pair.
+
+-- constant-time equality of two strings of public length
+local function ct_eq(a, b)
+  if a == nil or b == nil or #a ~= #b then return false end
+  local acc = 0
+  for i = 1, #a do acc = bit.bor(acc, bit.bxor(string.byte(a, i), string.byte(b, i))) end
+  return acc == 0
+end
+-- Store a new refresh token (child of parent) and access token, each with its TTL, refusing
+-- (with nothing written) hashes that exist already. Returns the issued fields, or nil on a
+-- duplicate.
+local function insert_pair(F, fam, parent, gen, succ, acc, scope_req, idle, accl)
+  local ex = num(fam.ex)
+  local r_exp = math.min(NOW + idle, ex)
+  local a_exp = math.min(NOW + accl, ex)
+  local narrowed = nil
+  if scope_req ~= nil and scope_req ~= fam.s then narrowed = scope_req end
+  local rkey, akey = rk(F, 'r', succ), rk(F, 'a', acc)
+  local now = n2s(NOW)
+  local rexp, aexp = n2s(r_exp), n2s(a_exp)
+  local r = { f = F, k = 'r', g = tostring(gen), p = parent, ia = now, ea = rexp }
+  if not redis.call('SET', rkey, cjson.encode(r), 'PX', ttl(r_exp), 'NX') then return nil end
+  local a = { f = F, ia = now, ea = aexp, s = narrowed }
+  if not redis.call('SET', akey, cjson.encode(a), 'PX', ttl(a_exp), 'NX') then
+    redis.call('DEL', rkey)
+    return nil
+  end
+  redis.call('SADD', fk(F, 't'), 'r:' .. succ, 'a:' .. acc)
+  return { tostring(gen), narrowed or fam.s, fam.r, rexp, aexp }
+end
