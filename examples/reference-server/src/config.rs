@@ -145,8 +145,9 @@ pub enum LogFormat {
 }
 
 /// The command line. Every flag also reads an environment variable (shown by `--help`; the
-/// values of the secret ones are never shown).
-#[derive(Debug, Clone, Parser)]
+/// values of the secret ones are never shown, and `Debug` redacts the HMAC keys and the store
+/// URL, which may carry a password).
+#[derive(Clone, Parser)]
 #[command(
     name = "reference-server",
     version,
@@ -263,14 +264,62 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// `Debug` shows every flag but the secrets: the HMAC keys are redacted, and of the store URL
+/// only its kind is shown (it may carry a password).
+impl fmt::Debug for Cli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        let secret = |v: &Option<String>| v.as_ref().map(|_| REDACTED);
+        let store = StoreSpec::parse(&self.store).map_or("<invalid>", |s| s.kind());
+        f.debug_struct("Cli")
+            .field("listen", &self.listen)
+            .field("issuer", &self.issuer)
+            .field("hmac_secret", &secret(&self.hmac_secret))
+            .field(
+                "hmac_previous_secrets",
+                &secret(&self.hmac_previous_secrets),
+            )
+            .field("store", &store)
+            .field("migrate", &self.migrate)
+            .field("upstream_issuer", &self.upstream_issuer)
+            .field("upstream_jwks_url", &self.upstream_jwks_url)
+            .field("upstream_audience", &self.upstream_audience)
+            .field("session_cookie", &self.session_cookie)
+            .field("idp_login_url", &self.idp_login_url)
+            .field("scopes", &self.scopes)
+            .field("resources", &self.resources)
+            .field("token_rate_limit", &self.token_rate_limit)
+            .field("authorize_ip_rate_limit", &self.authorize_ip_rate_limit)
+            .field("authorize_user_rate_limit", &self.authorize_user_rate_limit)
+            .field("register_rate_limit", &self.register_rate_limit)
+            .field("rate_limit_on_store_error", &self.rate_limit_on_store_error)
+            .field("code_lifetime", &self.code_lifetime)
+            .field("access_token_lifetime", &self.access_token_lifetime)
+            .field("refresh_idle_lifetime", &self.refresh_idle_lifetime)
+            .field("family_lifetime", &self.family_lifetime)
+            .field("grace_window", &self.grace_window)
+            .field("binding", &self.binding)
+            .field("binding_action", &self.binding_action)
+            .field("binding_ipv4_prefix", &self.binding_ipv4_prefix)
+            .field("binding_ipv6_prefix", &self.binding_ipv6_prefix)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("forwarded_header", &self.forwarded_header)
+            .field("dev", &self.dev)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
 fn register_default() -> Quota {
     Quota::per_minute(
         std::num::NonZeroU32::new(REGISTER_PER_IP_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
     )
 }
 
-/// Where grants and rate-limit state are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where grants and rate-limit state are kept. `Debug` shows the kind only: the URL may carry
+/// a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     /// In this process (lost on restart; one instance only).
     Memory,
@@ -308,6 +357,16 @@ impl StoreSpec {
             Self::Memory => "memory",
             Self::Redis(_) => "redis",
             Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Redis(_) => f.write_str("Redis(<url redacted>)"),
+            Self::Postgres(_) => f.write_str("Postgres(<url redacted>)"),
         }
     }
 }
@@ -662,6 +721,44 @@ mod tests {
         assert!(check_issuer("https://a.example/?x=1").is_err());
         assert!(check_issuer("https://a.example/#f").is_err());
         assert!(check_issuer("https://a.example/tenant").is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let secret = "base64:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0";
+        let previous = "hex:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        for store in [
+            "redis://:redis-pass-123@h:6379",
+            "redis+cluster://u:redis-pass-123@h1:1,h2:2",
+            "postgres://u:redis-pass-123@h/db",
+        ] {
+            let c = cli(&[
+                "--dev",
+                "--hmac-secret",
+                secret,
+                "--hmac-previous-secrets",
+                previous,
+                "--store",
+                store,
+            ]);
+            let settings = Settings::from_cli(&c).unwrap();
+            for text in [
+                format!("{c:?}"),
+                format!("{settings:?}"),
+                format!("{:?}", settings.store),
+            ] {
+                for s in ["c2VjcmV0", "00112233", "redis-pass-123"] {
+                    assert!(!text.contains(s), "{s} in {text}");
+                }
+            }
+            assert!(format!("{c:?}").contains("listen"));
+            let kind = settings.store.kind();
+            assert!(
+                format!("{:?}", settings.store)
+                    .to_lowercase()
+                    .contains(kind)
+            );
+        }
     }
 
     #[test]
