@@ -259,6 +259,19 @@ impl MemoryGrantStore {
         }
     }
 
+    /// Remove many tokens from the index, taking each shard's lock once.
+    fn unindex_many(&self, mut keys: Vec<Key>) {
+        keys.sort_unstable_by_key(|k| shard_of(&k.0));
+        for group in keys.chunk_by(|a, b| shard_of(&a.0) == shard_of(&b.0)) {
+            if let Some(first) = group.first() {
+                let mut shard = self.tokens.write(shard_of(&first.0));
+                for k in group {
+                    shard.remove(k);
+                }
+            }
+        }
+    }
+
     fn unindex(&self, hash: &TokenHash) {
         self.tokens
             .write(shard_of(hash.as_bytes()))
@@ -621,27 +634,32 @@ impl MemoryGrantStore {
             return (0, true);
         }
         let dead = !st.family.is_live(now);
-        let mut removed = 0usize;
-        let doomed_access: Vec<TokenHash> = st
-            .access
-            .values()
-            .filter(|t| dead || t.revoked_at.is_some() || now >= t.expires_at)
-            .map(|t| t.hash)
-            .collect();
         // Used and superseded credentials stay until they expire (replays must still be seen).
-        let doomed_credentials: Vec<TokenHash> = st
-            .credentials
-            .values()
-            .filter(|c| dead || now >= c.expires_at)
-            .map(|c| c.hash)
+        let mut doomed: Vec<Key> = st
+            .access
+            .iter()
+            .filter(|(_, t)| dead || t.revoked_at.is_some() || now >= t.expires_at)
+            .map(|(k, _)| *k)
+            .chain(
+                st.credentials
+                    .iter()
+                    .filter(|(_, c)| dead || now >= c.expires_at)
+                    .map(|(k, _)| *k),
+            )
             .collect();
-        let total = doomed_access.len() + doomed_credentials.len();
-        for h in doomed_access.iter().chain(&doomed_credentials).take(budget) {
-            st.access.remove(&Key::of(h));
-            st.credentials.remove(&Key::of(h));
-            self.unindex(h);
-            removed += 1;
+        let total = doomed.len();
+        doomed.truncate(budget);
+        if doomed.len() == st.access.len() + st.credentials.len() {
+            st.access.clear();
+            st.credentials.clear();
+        } else {
+            for k in &doomed {
+                st.access.remove(k);
+                st.credentials.remove(k);
+            }
         }
+        let mut removed = doomed.len();
+        self.unindex_many(doomed);
         if removed < total {
             return (removed, false);
         }
@@ -654,9 +672,6 @@ impl MemoryGrantStore {
             st.purged = true;
             let id = st.family.id;
             self.families.write(shard_of(id.as_bytes())).remove(&id);
-            for h in st.credentials.keys().chain(st.access.keys()) {
-                self.unindex(&TokenHash::from_bytes(h.0));
-            }
             remove_owned(&self.by_user, &st.family.user_id, id);
             remove_owned(&self.by_client, &st.family.client_id, id);
             removed += 1;

@@ -291,3 +291,48 @@ async fn security_events_reach_tracing_without_plaintext() {
         assert!(!l.contains(&code) && !l.contains(v.expose_secret()), "{l}");
     }
 }
+
+#[tokio::test]
+async fn memory_purge_counts_every_record_it_removes() {
+    let (svc, _, store) = service(RotationPolicy::default());
+    for _ in 0..5 {
+        let v = CodeVerifier::generate().unwrap();
+        let issued = svc.issue_code(request(Some(v.challenge()))).await.unwrap();
+        let code = issued.code.expose_secret().to_owned();
+        let mut pair = svc
+            .exchange_code(exchange(&code, Some(v.expose_secret())))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let token = pair.refresh_token.expose_secret().to_owned();
+            pair = svc
+                .refresh(RefreshRequest {
+                    refresh_token: &token,
+                    client_id: "c",
+                    scope: None,
+                    binding: BindingContext::default(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    // 5 families, each a code, 4 refresh tokens and 4 access tokens.
+    assert_eq!(store.stats().total(), 5 * (1 + 1 + 4 + 4));
+    assert_eq!(svc.logout("u").await.unwrap().len(), 5);
+    let before = store.stats().total();
+    let mut removed = 0;
+    let mut calls = 0;
+    loop {
+        let r = svc.purge(3).await.unwrap();
+        assert!(r.removed <= 3);
+        removed += r.removed;
+        calls += 1;
+        if !r.more {
+            break;
+        }
+    }
+    assert_eq!(removed, before);
+    assert_eq!(store.stats().total(), 0);
+    assert!(calls >= before / 3);
+    assert_eq!(svc.purge(100).await.unwrap().removed, 0);
+}
