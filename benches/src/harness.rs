@@ -155,7 +155,11 @@ fn calibrate(settings: Settings, f: &mut dyn FnMut()) -> u64 {
         if took >= settings.batch / 2 || iters >= 1 << 30 {
             let per = took.as_secs_f64() / iters as f64;
             let want = settings.batch.as_secs_f64() / per.max(1e-10);
-            return (want as u64).clamp(1, 1 << 32);
+            // `want` is positive and finite here; float-to-int `as` saturates, and the clamp
+            // bounds it anyway.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let iters = (want as u64).clamp(1, 1 << 32);
+            return iters;
         }
         iters *= 2;
     }
@@ -177,7 +181,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median ns/op of `ours` and of `baseline`, measured in alternating batches so that drift in
 /// the machine's speed affects both sides alike.
-pub fn compare(settings: Settings, mut ours: impl FnMut(), mut baseline: impl FnMut()) -> (f64, f64) {
+pub fn compare(
+    settings: Settings,
+    mut ours: impl FnMut(),
+    mut baseline: impl FnMut(),
+) -> (f64, f64) {
     let n_ours = calibrate(settings, &mut ours);
     let n_base = calibrate(settings, &mut baseline);
     let mut a = Vec::with_capacity(settings.batches);

@@ -3,7 +3,12 @@
 //! Flags: `--json` prints one JSON array of rows `{"id", "ours_ns", "baseline", "baseline_ns",
 //! "ratio", "goal"}`; `--quick` measures briefly (CI smoke run; goals are shown, not judged);
 //! `--only <substring>` runs the rows whose id contains the substring.
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::exit)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::exit
+)]
 
 use portcullis_benches::harness::{Row, Settings};
 use serde_json::json;
@@ -19,7 +24,11 @@ fn main() {
     if cfg!(debug_assertions) && !quick {
         eprintln!("warning: the report was built without optimisations; run it with --release");
     }
-    let settings = if quick { Settings::QUICK } else { Settings::FULL };
+    let settings = if quick {
+        Settings::QUICK
+    } else {
+        Settings::FULL
+    };
     let rows: Vec<Row> = portcullis_benches::rows::all(settings, only.as_deref());
 
     if json_out {
@@ -70,5 +79,9 @@ fn main() {
 }
 
 fn finite(x: f64) -> serde_json::Value {
-    if x.is_finite() { json!(x) } else { serde_json::Value::Null }
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
 }
