@@ -149,6 +149,16 @@ pub(crate) async fn login_submit(
     let Some(idp) = &shared.dev_idp else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // Login CSRF: a form posted from another site must not sign the visitor in as someone
+    // else (the attacker's user, whose account would then receive the visitor's consent).
+    if !crate::endpoints::same_origin(&shared, &headers) {
+        tracing::warn!("cross-site development sign-in refused");
+        return html::error_page(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "Sign-in forms from other sites are refused.",
+        );
+    }
     let Ok(body) = body else {
         return html::error_page(
             StatusCode::BAD_REQUEST,

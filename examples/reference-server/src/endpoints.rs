@@ -239,19 +239,17 @@ pub(crate) async fn me(
     r
 }
 
-/// Whether a request is same-origin, by `Origin` and `Sec-Fetch-Site`: a browser sends at least
-/// one of them on a cross-site POST; a non-browser client that sends neither has no ambient
-/// cookie to abuse.
-fn same_origin(shared: &Shared, headers: &HeaderMap) -> bool {
-    if headers
-        .get(header::ORIGIN)
-        .is_some_and(|origin| origin.as_bytes() != shared.issuer.as_bytes())
-    {
-        return false;
-    }
+/// Whether a request is same-origin. `Sec-Fetch-Site` first: browsers set it themselves (a page
+/// cannot forge it), and it stays exact where `Origin` does not: a form posted from a page
+/// served with `Referrer-Policy: no-referrer` (every page here) carries `Origin: null` even
+/// same-origin. Without it (an older browser), `Origin` must be absent or this issuer. A
+/// non-browser client that sends neither has no ambient cookie to abuse.
+pub(crate) fn same_origin(shared: &Shared, headers: &HeaderMap) -> bool {
     match headers.get("sec-fetch-site").map(HeaderValue::as_bytes) {
-        None | Some(b"same-origin" | b"none") => true,
-        Some(_) => false,
+        Some(site) => matches!(site, b"same-origin" | b"none"),
+        None => headers
+            .get(header::ORIGIN)
+            .is_none_or(|origin| origin.as_bytes() == shared.issuer.as_bytes()),
     }
 }
 

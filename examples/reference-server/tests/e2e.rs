@@ -377,6 +377,52 @@ async fn users_sign_in_before_any_redirect_and_login_never_redirects_elsewhere()
     }
 }
 
+#[tokio::test]
+async fn dev_login_refuses_cross_site_posts() {
+    // Login CSRF: a page elsewhere must not sign the visitor in as the attacker's user (who
+    // would then consent, and the attacker's account would receive the grant).
+    let s = start(&[]).await;
+    for (h, v) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = s
+            .http
+            .post(s.url("/dev/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(h, v)
+            .body(form(&[
+                ("username", "attacker"),
+                ("return_to", "/authorize?x=1"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{h}: {v}");
+        assert!(r.headers().get("set-cookie").is_none(), "{h}: {v}");
+        assert!(location(&r).is_none(), "{h}: {v}");
+    }
+    // the same form from the server's own page works: what a browser sends (pages here are
+    // served with `Referrer-Policy: no-referrer`, so a same-origin form post says `Origin: null`)
+    for headers in [
+        vec![("origin", "null"), ("sec-fetch-site", "same-origin")],
+        vec![("origin", s.base.as_str())],
+    ] {
+        let mut req = s
+            .http
+            .post(s.url("/dev/login"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (h, v) in &headers {
+            req = req.header(*h, *v);
+        }
+        let r = req.body(form(&[("username", "me")])).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{headers:?}");
+        assert!(r.headers().get("set-cookie").is_some());
+    }
+}
+
 // covers 9700-4.16-a, 9700-4.2.4-a, 9700-2.6-b, 6749-10.12-a
 #[tokio::test]
 async fn consent_page_and_its_csrf_token() {
