@@ -94,7 +94,7 @@
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
-//! | (none) | quotas, algorithms, store trait, memory store, client IP, header strings | `hashbrown`, `spin`, `ipnet` |
+//! | (none) | quotas, algorithms, store trait, memory store, client IP, header strings | `spin`, `ipnet` |
 //! | `http` | `HeaderMap` rendering, the 429 response | `http` |
 //! | `tower` | [`RateLimitLayer`] | `tower` (no default features) |
 //! | `axum` | peer from `ConnectInfo`, route from `MatchedPath` | `axum` |
@@ -116,6 +116,7 @@ pub mod presets;
 mod quota;
 mod siphash;
 mod store;
+mod table;
 
 pub use algorithm::{State, decide};
 pub use client_ip::{

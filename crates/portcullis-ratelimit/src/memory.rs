@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use hashbrown::HashTable;
 use portcullis_core::{Clock, SystemClock};
 
 use crate::algorithm::{self, State};
 use crate::siphash::SipKey;
+use crate::table::{Slot, Table};
 use crate::{Check, Decision, Limit, MultiDecision, RateLimitStore, StoreError};
 
 /// Default cap on the number of keys a [`MemoryStore`] holds: one million. At the measured
@@ -23,16 +23,9 @@ pub const DEFAULT_SHARDS: usize = 256;
 /// A shard does not sweep idle keys before it holds this many (sweeping tiny tables is waste).
 const MIN_SWEEP_LEN: usize = 64;
 
-/// One key's slot: a 64-bit keyed digest of (limit name, algorithm, key) and its state.
-#[derive(Clone, Copy)]
-struct Slot {
-    digest: u64,
-    state: State,
-}
-
 #[derive(Default)]
 struct Shard {
-    table: HashTable<Slot>,
+    table: Table,
     /// Hard cap on `table.len()`.
     cap: usize,
     /// Sweep idle keys when an insertion finds the table this full.
@@ -62,15 +55,13 @@ impl Shard {
     }
 
     fn get(&self, digest: u64) -> Option<State> {
-        self.table
-            .find(digest, |s| s.digest == digest)
-            .map(|s| s.state)
+        self.table.find(digest).map(|s| s.state)
     }
 
     /// Decide one request and write its outcome.
     #[inline]
     fn decide(&mut self, digest: u64, limit: &Limit, now: u64, consume: bool) -> Decision {
-        if let Some(slot) = self.table.find_mut(digest, |s| s.digest == digest) {
+        if let Some(slot) = self.table.find_mut(digest) {
             let o = algorithm::decide(limit, Some(slot.state), now, consume);
             if let Some(w) = o.write {
                 slot.state = w;
@@ -85,7 +76,7 @@ impl Shard {
     }
 
     fn put(&mut self, digest: u64, state: State, now: u64) {
-        match self.table.find_mut(digest, |s| s.digest == digest) {
+        match self.table.find_mut(digest) {
             Some(slot) => slot.state = state,
             None => self.insert(digest, state, now),
         }
@@ -96,14 +87,13 @@ impl Shard {
         if self.table.len() >= self.sweep_at {
             self.sweep(now);
         }
-        self.table
-            .insert_unique(digest, Slot { digest, state }, |s| s.digest);
+        self.table.insert_new(Slot { digest, state });
     }
 
     /// Forget idle keys; if the shard is still full of live keys, forget the ones closest to
-    /// expiry until it is 7/8 full. Then set the next sweep at twice the live size (so sweeps
-    /// cost O(1) amortised per insertion) but never above the cap, and give memory back when the
-    /// table is mostly empty.
+    /// expiry until it is 7/8 full. The table then fits itself to twice its length (giving memory
+    /// back), and the next sweep is set at twice the live size (so sweeps cost O(1) amortised per
+    /// insertion) but never above the cap.
     fn sweep(&mut self, now: u64) {
         let before = self.table.len();
         self.table.retain(|s| s.state.expires_at > now);
@@ -114,11 +104,6 @@ impl Shard {
         }
         let len = self.table.len();
         self.sweep_at = len.saturating_mul(2).max(MIN_SWEEP_LEN).min(self.cap);
-        if len == 0 {
-            self.table = HashTable::new();
-        } else if self.table.capacity() > len.saturating_mul(4).max(MIN_SWEEP_LEN) {
-            self.table.shrink_to(len.saturating_mul(2), |s| s.digest);
-        }
     }
 
     /// Evict the live keys closest to expiry until `target` remain: each of them is the key
@@ -302,13 +287,14 @@ impl<C: Clock> MemoryStore<C> {
 
     #[inline]
     fn digest(&self, limit: &Limit, key: &str) -> u64 {
-        // SipHash-1-3 under the store's random key, of the limit's namespace word and the key.
-        self.key.sip13(limit.namespace(), key.as_bytes())
+        // SipHash-1-3 under the store's random key, of the limit's namespace word and the key;
+        // never 0, which marks an empty slot (0 and 1 share a slot, a 2^-63 chance).
+        self.key.sip13(limit.namespace(), key.as_bytes()).max(1)
     }
 
     fn shard_index(&self, digest: u64) -> usize {
-        // hashbrown indexes its table with the low bits and tags slots with the top 7; the shard
-        // takes bits 40.. so the three are independent.
+        // The table indexes its slots with the low bits; the shard takes bits 40.. so the two
+        // are independent.
         usize::try_from(digest >> 40).unwrap_or_default() & self.mask
     }
 
