@@ -108,6 +108,18 @@ impl Algorithm {
         }
     }
 
+    /// The digest the signature is computed over, for the algorithms that hash the message
+    /// first (all but EdDSA, which signs the message itself).
+    pub(crate) fn digest(self) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+        use aws_lc_rs::digest::{SHA256, SHA384, SHA512};
+        match self {
+            Self::RS256 | Self::PS256 | Self::ES256 => Some(&SHA256),
+            Self::RS384 | Self::PS384 | Self::ES384 => Some(&SHA384),
+            Self::RS512 | Self::PS512 => Some(&SHA512),
+            Self::EdDSA => None,
+        }
+    }
+
     /// The aws-lc-rs verification algorithm for EC and OKP keys (JWS ECDSA signatures are the
     /// fixed-width `r || s` form, RFC 7518 §3.4).
     pub(crate) fn point_params(self) -> Option<&'static dyn VerificationAlgorithm> {

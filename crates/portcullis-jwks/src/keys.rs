@@ -58,7 +58,15 @@ pub(crate) struct VerifyKey {
 impl VerifyKey {
     /// Whether `signature` is a valid signature of `message` under this key and its algorithm.
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.key.verify_sig(message, signature).is_ok()
+        match self.alg.digest() {
+            // The same verification as `verify_sig`, with the one-shot digest instead of a
+            // streaming digest context (aws-lc-rs checks that the digest is the key's).
+            Some(digest) => {
+                let digest = aws_lc_rs::digest::digest(digest, message);
+                self.key.verify_digest_sig(&digest, signature).is_ok()
+            }
+            None => self.key.verify_sig(message, signature).is_ok(),
+        }
     }
 
     #[cfg(test)]

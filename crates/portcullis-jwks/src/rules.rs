@@ -106,8 +106,8 @@ impl TypRule {
 /// What is checked, in order, and the error each failure gives:
 ///
 /// 1. length at most the maximum, before any decoding ([`VerifyError::TooLarge`]);
-/// 2. three base64url parts, a JSON header with a string `alg` and no duplicate members
-///    ([`VerifyError::Malformed`]);
+/// 2. three parts, the first a base64url JSON header with a string `alg` and no duplicate
+///    members ([`VerifyError::Malformed`]);
 /// 3. `alg` on the allow-list; `none` and HMAC never are ([`VerifyError::DisallowedAlgorithm`]);
 /// 4. no `crit` header ([`VerifyError::CriticalHeader`]); `jku`, `x5u`, `jwk` and `x5c` are
 ///    ignored, never fetched or trusted;
@@ -115,7 +115,8 @@ impl TypRule {
 /// 6. a signature is present ([`Malformed::MissingSignature`]);
 /// 7. a key with the token's `kid` bound to exactly the token's `alg`
 ///    ([`VerifyError::UnknownKey`], [`VerifyError::KeyMismatch`]);
-/// 8. the signature verifies ([`VerifyError::BadSignature`]);
+/// 8. the signature is base64url ([`Malformed::Encoding`]), no longer than the largest
+///    supported key's, and verifies ([`VerifyError::BadSignature`]);
 /// 9. `exp` present and not passed, `nbf` and `iat` not in the future, each with the leeway
 ///    ([`VerifyError::MissingClaim`], [`VerifyError::Expired`], [`VerifyError::NotYetValid`]);
 /// 10. `iss` present and equal to the issuer ([`VerifyError::WrongIssuer`]);
@@ -225,22 +226,27 @@ impl TokenRules {
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.contains('.') {
             return Err(structure);
         }
-        let header_json = b64(header_b64)?;
-        let header: RawHeader<'_> = serde_json::from_slice(&header_json)
-            .map_err(|_| VerifyError::Malformed(Malformed::Header))?;
-        let alg = Algorithm::from_name(&header.alg)
-            .filter(|a| self.algorithms.contains(*a))
-            .ok_or(VerifyError::DisallowedAlgorithm)?;
-        if header.crit {
-            return Err(VerifyError::CriticalHeader);
-        }
-        if !self.typ.accepts(header.typ.as_deref()) {
-            return Err(VerifyError::WrongType);
-        }
+        let (alg, kid, typ) = with_decoded::<HEADER_BUF, _>(header_b64, |json| {
+            let header: RawHeader<'_> = serde_json::from_slice(json)
+                .map_err(|_| VerifyError::Malformed(Malformed::Header))?;
+            let alg = Algorithm::from_name(&header.alg)
+                .filter(|a| self.algorithms.contains(*a))
+                .ok_or(VerifyError::DisallowedAlgorithm)?;
+            if header.crit {
+                return Err(VerifyError::CriticalHeader);
+            }
+            if !self.typ.accepts(header.typ.as_deref()) {
+                return Err(VerifyError::WrongType);
+            }
+            Ok((
+                alg,
+                header.kid.map(Cow::into_owned),
+                header.typ.map(Cow::into_owned),
+            ))
+        })?;
         if signature_b64.is_empty() {
             return Err(VerifyError::Malformed(Malformed::MissingSignature));
         }
-        let signature = b64(signature_b64)?;
         // The signing input is the first two parts and the dot between them.
         let signing_input = token
             .get(..header_b64.len() + 1 + payload_b64.len())
@@ -248,10 +254,10 @@ impl TokenRules {
         Ok(Parsed {
             signing_input,
             payload_b64,
-            signature,
+            signature_b64,
             alg,
-            kid: header.kid.map(Cow::into_owned),
-            typ: header.typ.map(Cow::into_owned),
+            kid,
+            typ,
         })
     }
 
@@ -262,14 +268,31 @@ impl TokenRules {
         key: &VerifyKey,
         now: UnixTime,
     ) -> Result<Verified<T>, VerifyError> {
-        if !key.verifies(parsed.signing_input.as_bytes(), &parsed.signature) {
+        // The longest signature of a supported key is that of an 8192-bit RSA key.
+        let mut signature = [0u8; MAX_SIGNATURE_LEN];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(parsed.signature_b64, &mut signature)
+            .map_err(|e| match e {
+                base64::DecodeSliceError::OutputSliceTooSmall => VerifyError::BadSignature,
+                base64::DecodeSliceError::DecodeError(_) => {
+                    VerifyError::Malformed(Malformed::Encoding)
+                }
+            })?;
+        let signature = signature.get(..len).ok_or(VerifyError::BadSignature)?;
+        if !key.verifies(parsed.signing_input.as_bytes(), signature) {
             return Err(VerifyError::BadSignature);
         }
-        let payload = b64(parsed.payload_b64)?;
-        let claims_error = |_| VerifyError::Malformed(Malformed::Claims);
-        let raw: RawClaims<'_> = serde_json::from_slice(&payload).map_err(claims_error)?;
-        let registered = self.check(raw, now.as_micros())?;
-        let claims: T = serde_json::from_slice(&payload).map_err(claims_error)?;
+        let (registered, claims) = with_decoded::<PAYLOAD_BUF, _>(parsed.payload_b64, |payload| {
+            // Valid UTF-8 is checked once here, so that the two parses below need not check
+            // each string again.
+            let payload = std::str::from_utf8(payload)
+                .map_err(|_| VerifyError::Malformed(Malformed::Claims))?;
+            let claims_error = |_| VerifyError::Malformed(Malformed::Claims);
+            let raw: RawClaims<'_> = serde_json::from_str(payload).map_err(claims_error)?;
+            let registered = self.check(raw, now.as_micros())?;
+            let claims: T = serde_json::from_str(payload).map_err(claims_error)?;
+            Ok((registered, claims))
+        })?;
         Ok(Verified {
             claims,
             registered,
@@ -475,16 +498,38 @@ pub struct VerifiedHeader {
 pub(crate) struct Parsed<'t> {
     signing_input: &'t str,
     payload_b64: &'t str,
-    signature: Vec<u8>,
+    signature_b64: &'t str,
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
     typ: Option<String>,
 }
 
-fn b64(part: &str) -> Result<Vec<u8>, VerifyError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| VerifyError::Malformed(Malformed::Encoding))
+/// The longest signature accepted, in bytes: an 8192-bit RSA signature (the largest key a
+/// [`KeySet`] loads).
+const MAX_SIGNATURE_LEN: usize = 1024;
+/// Headers up to this many decoded bytes are decoded on the stack.
+const HEADER_BUF: usize = 512;
+/// Claims up to this many decoded bytes are decoded on the stack.
+const PAYLOAD_BUF: usize = 2048;
+
+/// Decode an unpadded base64url part and hand the bytes to `f`: on the stack when they fit in
+/// `N` bytes (the usual case, no allocation), on the heap otherwise.
+fn with_decoded<const N: usize, R>(
+    part: &str,
+    f: impl FnOnce(&[u8]) -> Result<R, VerifyError>,
+) -> Result<R, VerifyError> {
+    let encoding = |_| VerifyError::Malformed(Malformed::Encoding);
+    if base64::decoded_len_estimate(part.len()) <= N {
+        let mut buf = [0u8; N];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(part, &mut buf)
+            .map_err(|_| VerifyError::Malformed(Malformed::Encoding))?;
+        f(buf
+            .get(..len)
+            .ok_or(VerifyError::Malformed(Malformed::Encoding))?)
+    } else {
+        f(&URL_SAFE_NO_PAD.decode(part).map_err(encoding)?)
+    }
 }
 
 /// The JOSE header members this crate reads. Unknown members are ignored; a duplicate member is
