@@ -483,8 +483,12 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Au
         .map_err(|_| AuthError::Failed)?;
     let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Failed)?;
     let (id, secret) = decoded.split_once(':').ok_or(AuthError::Failed)?;
+    // One form-urlencoded value each (RFC 6749 §2.3.1, Appendix B): `+` is a space, `%XX` a
+    // byte. Decoded whole: a raw `&` would end the value for a form parser, silently dropping
+    // the rest of the secret, so it is kept as a literal `&`.
     let decode = |s: &str| -> String {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
+        let whole = s.replace('&', "%26");
+        form_urlencoded::parse(format!("x={whole}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
@@ -518,6 +522,30 @@ mod tests {
         ));
         assert!(!m("http://127.0.0.1/cb", "http://127.0.0.1:/cb"));
         assert!(!m("http://c.example/cb", "http://c.example:80/cb"));
+    }
+
+    // covers 6749-2.3.1-a (unit level)
+    #[test]
+    fn basic_credentials_are_form_urlencoded_whole() {
+        let basic = |raw: &str| {
+            let mut h = HeaderMap::new();
+            let v = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            );
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            basic_credentials(&h).unwrap().unwrap()
+        };
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(basic("a%26b:c%3Ad"), pair("a&b", "c:d"));
+        assert_eq!(basic("a+b:c%2B"), pair("a b", "c+"));
+        // nothing after a raw `&` or `=` is dropped: the secret is the whole value
+        assert_eq!(
+            basic("pcl_x:pcs_secret&junk"),
+            pair("pcl_x", "pcs_secret&junk")
+        );
+        assert_eq!(basic("pcl_x&y=z:s"), pair("pcl_x&y=z", "s"));
+        assert_eq!(basic("id:"), pair("id", ""));
     }
 
     #[test]

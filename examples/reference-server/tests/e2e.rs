@@ -734,6 +734,16 @@ async fn confidential_client_authentication() {
             .starts_with("Basic realm=")
     );
     assert_eq!(error_of(r, 401).await, "invalid_client");
+    // the right secret with junk after a raw `&` is a different secret
+    let mut h = HeaderMap::new();
+    let raw = format!("{}:{}&junk", c.id, c.secret.as_deref().unwrap());
+    use base64::Engine as _;
+    let junk = base64::engine::general_purpose::STANDARD.encode(raw);
+    h.insert("authorization", format!("Basic {junk}").parse().unwrap());
+    assert_eq!(
+        error_of(s.post_form("/token", &body, h).await, 401).await,
+        "invalid_client"
+    );
     // no secret at all for a confidential client: refused
     let mut with_id = req.clone();
     with_id.push(("client_id", &c.id));
@@ -763,7 +773,6 @@ async fn confidential_client_authentication() {
     // Basic with the id percent-encoded beyond need (form-urlencoded first): accepted
     let mut h = HeaderMap::new();
     let odd_id = c.id.replace('_', "%5F");
-    use base64::Engine as _;
     let raw = format!("{odd_id}:{}", enc(&secret));
     h.insert(
         "authorization",
