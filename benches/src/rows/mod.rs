@@ -7,6 +7,7 @@ use crate::harness::{Row, Settings};
 pub mod hash;
 pub mod pkce;
 pub mod ratelimit;
+pub mod redis;
 pub mod jwks;
 pub mod rotation;
 
@@ -18,6 +19,7 @@ pub fn all(settings: Settings, only: Option<&str>) -> Vec<Row> {
     rows.extend(hash::rows(settings, &filter));
     rows.extend(pkce::rows(settings, &filter));
     rows.extend(ratelimit::rows(settings, &filter));
+    rows.extend(redis::rows(settings, &filter));
     rows.extend(jwks::rows(settings, &filter));
     rows.extend(rotation::rows(settings, &filter));
     rows

@@ -1,0 +1,356 @@
+//! portcullis-redis rows, against the Redis at `REDIS_URL` (skipped with a note when none is
+//! reachable): one limiter decision and one refresh rotation against one `PING` (and one bare
+//! `INCR`) on the same connection, and decisions and rotations per second with 16 concurrent
+//! tasks.
+//!
+//! The report is synchronous: a current-thread tokio runtime drives each call with `block_on`,
+//! the same way for ours and for the baseline, so the runtime's cost falls on both sides.
+#![allow(clippy::indexing_slicing, clippy::cast_precision_loss)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use portcullis_core::{SecretString, SystemClock};
+use portcullis_hash::{Keyring, TokenHasher};
+use portcullis_pkce::CodeVerifier;
+use portcullis_ratelimit::{Limit, Quota, RateLimitStore};
+use portcullis_redis::{RedisConnection, RedisGrantStore, RedisRateLimitStore};
+use portcullis_rotation::{
+    BindingContext, CodeExchange, CodeRequest, GrantService, RefreshRequest, RotationPolicy, Scope,
+};
+use tokio::runtime::Runtime;
+
+use crate::harness::{Goal, Row, Settings, compare};
+
+const VS_PING: &str = "redis_ratelimit_vs_ping";
+const VS_INCR: &str = "redis_ratelimit_vs_incr";
+const ROTATION_VS_PING: &str = "redis_rotation_vs_ping";
+const DECISIONS_16: &str = "redis_ratelimit_16_tasks";
+const ROTATIONS_16: &str = "redis_rotations_16_tasks";
+
+const PING: &str = "one PING on the same connection (one round trip, no work)";
+const INCR: &str =
+    "one bare INCR on the same connection (the INCR-then-EXPIRE recipe's steady state)";
+const ONE_TASK: &str = "the same operation from 1 task (wall-clock ns per operation)";
+
+/// A 32-byte key, as HMAC_SECRET would hold.
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// Rotations per family before a chain starts a new one (a real family rotates a few times a
+/// day; a family's token set should not grow for the whole measurement).
+const ROTATIONS_PER_FAMILY: u32 = 256;
+
+/// Client keys the limiter rows cycle through.
+const CLIENT_KEYS: usize = 1024;
+
+/// Concurrent tasks of the throughput rows.
+const TASKS: usize = 16;
+
+fn all_ids() -> [&'static str; 5] {
+    [
+        VS_PING,
+        VS_INCR,
+        ROTATION_VS_PING,
+        DECISIONS_16,
+        ROTATIONS_16,
+    ]
+}
+
+fn skipped(only: &dyn Fn(&str) -> bool, why: &str) -> Vec<Row> {
+    all_ids()
+        .into_iter()
+        .filter(|id| only(id))
+        .map(|id| {
+            let baseline = match id {
+                VS_INCR => INCR,
+                DECISIONS_16 | ROTATIONS_16 => ONE_TASK,
+                _ => PING,
+            };
+            Row::skipped(id, baseline, why)
+        })
+        .collect()
+}
+
+/// One family's refresh chain on a Redis store.
+struct Chain {
+    service: Arc<GrantService>,
+    token: SecretString,
+    rotations: u32,
+}
+
+async fn start_family(service: &GrantService) -> SecretString {
+    let verifier = CodeVerifier::generate().unwrap();
+    let issued = service
+        .issue_code(CodeRequest {
+            client_id: "bench-client".into(),
+            redirect_uri: "https://client.example/cb".into(),
+            challenge: Some(verifier.challenge()),
+            scope: Scope::parse("read write").unwrap(),
+            resources: vec![],
+            user_id: "bench-user".into(),
+            session_expires_at: None,
+        })
+        .await
+        .unwrap();
+    service
+        .exchange_code(CodeExchange {
+            code: issued.code.expose_secret(),
+            client_id: "bench-client",
+            redirect_uri: Some("https://client.example/cb"),
+            code_verifier: Some(verifier.expose_secret()),
+            binding: BindingContext::default(),
+        })
+        .await
+        .unwrap()
+        .refresh_token
+}
+
+impl Chain {
+    async fn new(service: Arc<GrantService>) -> Self {
+        let token = start_family(&service).await;
+        Self {
+            service,
+            token,
+            rotations: 0,
+        }
+    }
+
+    async fn step(&mut self) {
+        if self.rotations == ROTATIONS_PER_FAMILY {
+            self.token = start_family(&self.service).await;
+            self.rotations = 0;
+        }
+        let pair = self
+            .service
+            .refresh(RefreshRequest {
+                refresh_token: self.token.expose_secret(),
+                client_id: "bench-client",
+                scope: None,
+                binding: BindingContext::default(),
+            })
+            .await
+            .unwrap();
+        self.token = pair.refresh_token;
+        self.rotations += 1;
+    }
+}
+
+/// Wall-clock ns per operation of `tasks` tasks each running `op` in a loop for `span`.
+fn concurrent<F, Fut>(rt: &Runtime, tasks: usize, span: Duration, op: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for t in 0..tasks {
+            let (op, done) = (Arc::clone(&op), Arc::clone(&done));
+            set.spawn(async move {
+                let mut i = 0usize;
+                while start.elapsed() < span {
+                    op(t * 1_000_000 + i).await;
+                    i += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+    });
+    start.elapsed().as_secs_f64() * 1e9 / done.load(Ordering::Relaxed).max(1) as f64
+}
+
+/// The rows of this module.
+pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    if !all_ids().into_iter().any(only) {
+        return Vec::new();
+    }
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        return skipped(only, "REDIS_URL is not set: no Redis to measure");
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let conn = match rt.block_on(RedisConnection::connect(&url)) {
+        Ok(c) => c,
+        Err(e) => return skipped(only, &format!("no Redis reachable: {e}")),
+    };
+    let prefix = format!("bench-{}", std::process::id());
+    let mut rows = Vec::new();
+
+    let limiter = RedisRateLimitStore::new(conn.clone())
+        .with_prefix(&prefix)
+        .unwrap();
+    // Always admitted (a decision still reads, decides and writes the key's state).
+    let limit = Limit::new("bench-ip", "1000000/min".parse::<Quota>().unwrap()).unwrap();
+    let keys: Vec<String> = (0..CLIENT_KEYS)
+        .map(|i| format!("198.51.{}.{}", i / 256, i % 256))
+        .collect();
+    let mut n = 0usize;
+    let mut decide = || {
+        n = n.wrapping_add(1);
+        let d = rt
+            .block_on(limiter.check(&limit, &keys[n % CLIENT_KEYS]))
+            .unwrap();
+        assert!(d.allowed);
+    };
+    let ping_conn = conn.clone();
+    let ping = || {
+        let mut c = ping_conn.clone();
+        let _: String = rt.block_on(redis::cmd("PING").query_async(&mut c)).unwrap();
+    };
+    let incr_key = format!("{prefix}:incr");
+    let incr = || {
+        let mut c = ping_conn.clone();
+        let _: i64 = rt
+            .block_on(redis::cmd("INCR").arg(&incr_key).query_async(&mut c))
+            .unwrap();
+    };
+
+    if only(VS_PING) {
+        let (ours, base) = compare(settings, &mut decide, ping);
+        rows.push(
+            Row::time(VS_PING, ours, PING, base, Goal::AtMost(1.5)).with_note(
+                "ours: RedisRateLimitStore::check (GCRA), one EVALSHA that reads the key's state, \
+                 decides and writes it with its TTL; server TIME; 1024 client keys",
+            ),
+        );
+    }
+    if only(VS_INCR) {
+        let (ours, base) = compare(settings, &mut decide, incr);
+        rows.push(
+            Row::time(VS_INCR, ours, INCR, base, Goal::AtMost(1.2)).with_note(
+                "the recipe is fast only because it is not atomic (and a crash between INCR and \
+             EXPIRE leaves a key with no TTL); ours is one atomic script",
+            ),
+        );
+    }
+
+    let service = Arc::new(GrantService::new(
+        Arc::new(
+            RedisGrantStore::new(conn.clone())
+                .with_prefix(&prefix)
+                .unwrap(),
+        ),
+        Arc::new(TokenHasher::new(Keyring::from_values(KEY, None).unwrap())),
+        Arc::new(SystemClock),
+        RotationPolicy::default(),
+    ));
+    if only(ROTATION_VS_PING) {
+        let mut chain = rt.block_on(Chain::new(Arc::clone(&service)));
+        let (ours, base) = compare(settings, || rt.block_on(chain.step()), ping);
+        rows.push(
+            Row::time(ROTATION_VS_PING, ours, PING, base, Goal::AtMost(1.5)).with_note(
+                "ours: GrantService::refresh on RedisGrantStore (single node): parse, hash, mint \
+                 and hash two tokens, one EVALSHA that checks and marks the token used and writes \
+                 the successor, the access token and their pointers with TTLs; a new family \
+                 every 256 rotations",
+            ),
+        );
+    }
+
+    let span = settings.batch * u32::try_from(settings.batches).unwrap_or(1);
+    if only(DECISIONS_16) {
+        let mt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The connection's driver must run on the runtime that measures: connect there.
+        let conn = mt.block_on(RedisConnection::connect(&url)).unwrap();
+        let limiter = Arc::new(RedisRateLimitStore::new(conn).with_prefix(&prefix).unwrap());
+        let keys = Arc::new(keys.clone());
+        let run = |tasks: usize| {
+            let (limiter, keys, limit) = (Arc::clone(&limiter), Arc::clone(&keys), limit.clone());
+            concurrent(&mt, tasks, span, move |i| {
+                let (limiter, keys, limit) =
+                    (Arc::clone(&limiter), Arc::clone(&keys), limit.clone());
+                async move {
+                    let d = limiter.check(&limit, &keys[i % CLIENT_KEYS]).await.unwrap();
+                    assert!(d.allowed);
+                }
+            })
+        };
+        let one = run(1);
+        let many = run(TASKS);
+        rows.push(
+            Row::scaling(DECISIONS_16, many, ONE_TASK, one, Goal::Report).with_note(format!(
+                "{:.0} decisions/s with 16 tasks on one multiplexed connection ({:.0}/s from 1 \
+                 task); {} cores, the server on the same machine",
+                1e9 / many,
+                1e9 / one,
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            )),
+        );
+    }
+    if only(ROTATIONS_16) {
+        let mt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conn = mt.block_on(RedisConnection::connect(&url)).unwrap();
+        let service = Arc::new(GrantService::new(
+            Arc::new(RedisGrantStore::new(conn).with_prefix(&prefix).unwrap()),
+            Arc::new(TokenHasher::new(Keyring::from_values(KEY, None).unwrap())),
+            Arc::new(SystemClock),
+            RotationPolicy::default(),
+        ));
+        let run = |tasks: usize| {
+            let chains: Arc<Vec<tokio::sync::Mutex<Chain>>> = Arc::new(
+                (0..tasks)
+                    .map(|_| tokio::sync::Mutex::new(mt.block_on(Chain::new(Arc::clone(&service)))))
+                    .collect(),
+            );
+            concurrent(&mt, tasks, span, move |i| {
+                let chains = Arc::clone(&chains);
+                async move {
+                    let t = (i / 1_000_000) % chains.len();
+                    chains[t].lock().await.step().await;
+                }
+            })
+        };
+        let one = run(1);
+        let many = run(TASKS);
+        rows.push(
+            Row::scaling(ROTATIONS_16, many, ONE_TASK, one, Goal::Report).with_note(format!(
+                "{:.0} rotations/s with 16 tasks, each rotating its own family, on one \
+                 multiplexed connection ({:.0}/s from 1 task)",
+                1e9 / many,
+                1e9 / one
+            )),
+        );
+    }
+
+    // Leave nothing behind.
+    rt.block_on(async {
+        let mut c = conn.clone();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if !found.is_empty() {
+                let _: i64 = redis::cmd("UNLINK")
+                    .arg(&found)
+                    .query_async(&mut c)
+                    .await
+                    .unwrap();
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    });
+    rows
+}
