@@ -5,10 +5,11 @@
 use crate::harness::{Row, Settings};
 
 pub mod hash;
+pub mod jwks;
 pub mod pkce;
+pub mod postgres;
 pub mod ratelimit;
 pub mod redis;
-pub mod jwks;
 pub mod rotation;
 
 /// Every row of the report whose id contains `only` (all rows if `None`), in order.
@@ -22,5 +23,6 @@ pub fn all(settings: Settings, only: Option<&str>) -> Vec<Row> {
     rows.extend(redis::rows(settings, &filter));
     rows.extend(jwks::rows(settings, &filter));
     rows.extend(rotation::rows(settings, &filter));
+    rows.extend(postgres::rows(settings, &filter));
     rows
 }

@@ -109,7 +109,7 @@ used AS (
     UPDATE portcullis_authorization_codes c
     SET used_at = $4, replaced_by_id = nextval('portcullis_refresh_tokens_id_seq')
     FROM go
-    WHERE c.id = go.c_id AND c.used_at IS NULL
+    WHERE c.id = (SELECT g.c_id FROM go g) AND c.id = go.c_id AND c.used_at IS NULL
     RETURNING c.replaced_by_id, c.family_id, go.f_expires_at
 ),
 fam AS (
@@ -178,7 +178,8 @@ used AS (
     UPDATE portcullis_refresh_tokens r
     SET used_at = $4, replaced_by_id = nextval('portcullis_refresh_tokens_id_seq')
     FROM go
-    WHERE r.id = go.r_id AND r.used_at IS NULL AND r.revoked_at IS NULL
+    WHERE r.id = (SELECT g.r_id FROM go g) AND r.id = go.r_id
+      AND r.used_at IS NULL AND r.revoked_at IS NULL
     RETURNING r.id, r.replaced_by_id, r.family_id, r.generation, go.f_expires_at, go.f_scope
 ),
 successor AS (

@@ -132,7 +132,13 @@ fn connect_options(
 
 /// `options`' connection settings on `connect`.
 fn apply(connect: PgConnectOptions, options: &PostgresOptions) -> PgConnectOptions {
-    let mut connect = connect.application_name(&options.application_name);
+    // Every statement of this store is a prepared statement whose best plan does not depend on
+    // its parameters (lookups by unique key, bounded deletes by index). PostgreSQL's default
+    // plans each of the first executions anew, and may keep doing so; for the redemption CTE
+    // that planning costs more than executing it. One generic plan per connection instead.
+    let mut connect = connect
+        .application_name(&options.application_name)
+        .options([("plan_cache_mode", "force_generic_plan")]);
     if let Some(timeout) = options.statement_timeout {
         connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
     }
