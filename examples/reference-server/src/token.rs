@@ -151,7 +151,7 @@ async fn token_inner(
     // RFC 8707: a resource at the token endpoint must be one the grant holds.
     if params.all("resource").next().is_some() {
         let asked = crate::authorize::resources(shared, &params).map_err(|e| oauth_json(&e))?;
-        check_granted_resources(shared, grant_type, &params, &asked).await?;
+        check_granted_resources(shared, grant_type, &params, &asked, &client.id).await?;
     }
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -209,11 +209,17 @@ async fn token_inner(
 
 /// The resources of the grant a token request presents, if it can be found: a read-only
 /// look-up before the redemption (a family's resources never change).
+///
+/// Only a credential that the redemption could succeed with is checked here: unused, not
+/// revoked, in a live family of this very client. Anything else goes on to the redemption, which
+/// answers for it, so that a replayed token still revokes its family (DESIGN invariant 4) even
+/// with a bad `resource`, and another client's token never reveals its grant's resources.
 async fn check_granted_resources(
     shared: &Shared,
     grant_type: &str,
     params: &Params,
     asked: &[String],
+    client_id: &str,
 ) -> Result<(), Response> {
     let (kind, name) = if grant_type == "authorization_code" {
         (TokenKind::AuthorizationCode, "code")
@@ -234,8 +240,16 @@ async fn check_granted_resources(
         .await
         .map_err(|e| oauth_json(&portcullis_rotation::RotationError::Store(e).oauth_error()))?;
     let granted = match found {
-        Some(Found::Credential { family, .. } | Found::Access { family, .. }) => family.resources,
-        // Unknown (or another kind of record): the redemption answers for it.
+        Some(Found::Credential { credential, family })
+            if credential.used_at.is_none()
+                && credential.revoked_at.is_none()
+                && family.revoked.is_none()
+                && family.client_id == client_id =>
+        {
+            family.resources
+        }
+        // Unknown, used, revoked, another client's, or another kind of record: the redemption
+        // answers for it.
         _ => return Ok(()),
     };
     if asked.iter().all(|a| granted.contains(a)) {

@@ -1502,6 +1502,54 @@ async fn audience_is_checked_against_the_resource() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+// covers 9700-2.2.2-a, 6749-4.1.2-b: a bad `resource` must not hide a replay from detection,
+// and another client's token must not reveal its grant's resources.
+#[tokio::test]
+async fn a_bad_resource_does_not_hide_a_replay() {
+    let mcp = "https://mcp.example/mcp";
+    let s = start(&["--resources", mcp]).await;
+    let c = s.public_client().await;
+    let other = s.public_client().await;
+    let cookie = s.login("rita").await;
+    let back = s
+        .code_for(&c.id, &cookie, &[("resource", mcp)], &["profile"])
+        .await;
+    let req = code_req(&back["code"], &c.id, VERIFIER);
+    let t: Value = s.token(&req).await.json_body().await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
+    // a resource this server serves, but which the grant does not hold
+    let me_res = format!("{}/api/me", s.base);
+    let refresh = |rt: String, client: String, resource: Option<String>| {
+        let s = &s;
+        async move {
+            let mut p = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", rt),
+                ("client_id", client),
+            ];
+            if let Some(r) = resource {
+                p.push(("resource", r));
+            }
+            let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.token(&p).await
+        }
+    };
+    // another client presenting the token learns nothing about its resources
+    let r = refresh(rt1.clone(), other.id.clone(), Some(me_res.clone())).await;
+    assert_eq!(error_of(r, 400).await, "invalid_grant");
+    // rotate once, then replay the rotated-out token with a resource the grant never held
+    let t2: Value = refresh(rt1.clone(), c.id.clone(), None)
+        .await
+        .json_body()
+        .await;
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_owned();
+    let r = refresh(rt1, c.id.clone(), Some(me_res.clone())).await;
+    assert_eq!(error_of(r, 400).await, "invalid_grant");
+    // the replay was detected: the family is revoked, so the live token is dead too
+    let r = refresh(rt2, c.id.clone(), None).await;
+    assert_eq!(error_of(r, 400).await, "invalid_grant");
+}
+
 async fn post_from(s: &Srv, ua: &str, xff: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
     let mut h = HeaderMap::new();
     h.insert("user-agent", ua.parse().unwrap());
