@@ -80,11 +80,11 @@ pub async fn open_stores(
             .await
             .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
             if settings.migrate {
-                let applied = store
+                let schema_version = store
                     .migrate()
                     .await
                     .map_err(|e| ConfigError::new(format!("--migrate: {e}")))?;
-                tracing::info!(applied, "PostgreSQL migrations applied");
+                tracing::info!(schema_version, "PostgreSQL schema migrated");
             }
             store
                 .check_schema()
