@@ -27,6 +27,7 @@ use crate::harness::{Goal, Row, Settings, compare};
 const VS_PING: &str = "redis_ratelimit_vs_ping";
 const VS_INCR: &str = "redis_ratelimit_vs_incr";
 const ROTATION_VS_PING: &str = "redis_rotation_vs_ping";
+const FLOOR: &str = "redis_script_floor_vs_ping";
 const DECISIONS_16: &str = "redis_ratelimit_16_tasks";
 const ROTATIONS_16: &str = "redis_rotations_16_tasks";
 
@@ -65,6 +66,7 @@ fn skipped(only: &dyn Fn(&str) -> bool, why: &str) -> Vec<Row> {
         .map(|id| {
             let baseline = match id {
                 VS_INCR => INCR,
+                FLOOR => PING,
                 DECISIONS_16 | ROTATIONS_16 => ONE_TASK,
                 _ => PING,
             };
@@ -252,6 +254,57 @@ pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
                  every 256 rotations",
             ),
         );
+    }
+
+    if only(FLOOR) {
+        // What any script with a rotation's arguments costs before it does anything: the
+        // EVALSHA call itself, its 3 keys and 21 arguments, and a 15-field reply.
+        let empty = redis::Script::new(
+            "return {'R', ARGV[4], 'user', 'client', ARGV[9], '2', 'read write', '[]', \
+             ARGV[11], ARGV[12], '0', '0', '0', '0', ''}",
+        );
+        let h = "1c467c7e89654a0f6776c530dedd465b8c6b11c1e0d8c41f5709f8701887c621";
+        let (ours, base) = compare(
+            settings,
+            || {
+                let mut c = conn.clone();
+                let mut inv = empty.prepare_invoke();
+                for kind in ["r", "r", "a"] {
+                    inv.key(format!("{prefix}:{kind}:{{{h}}}"));
+                }
+                for a in [
+                    prefix.as_str(),
+                    "",
+                    "1",
+                    "",
+                    "client-a",
+                    "0",
+                    "",
+                    "0",
+                    h,
+                    h,
+                    "3600000000",
+                    "600000000",
+                    "0",
+                    "0",
+                    "0",
+                    "revoke",
+                    "1",
+                    "0",
+                    "0",
+                    "0",
+                    h,
+                ] {
+                    inv.arg(a);
+                }
+                let _: Vec<String> = rt.block_on(inv.invoke_async(&mut c)).unwrap();
+            },
+            ping,
+        );
+        rows.push(Row::time(FLOOR, ours, PING, base, Goal::Report).with_note(
+            "an empty Lua script called with a rotation's keys and arguments and returning a \
+                 rotation's reply: the floor under redis_rotation_vs_ping before any work",
+        ));
     }
 
     let span = settings.batch * u32::try_from(settings.batches).unwrap_or(1);

@@ -52,12 +52,16 @@ local function revoke_fam(F, fam, reason)
 end
 -- the first candidate with a stored record of `kind`: family, hash, record. On Cluster the
 -- caller resolved the family (ARGV[4]) and only its slot is searched.
+-- (and the record as stored)
 local function locate(kind, cands)
   for _, c in ipairs(cands) do
-    local r = jget(rk(ARGV[4], kind, c))
-    if r then return r.f or ARGV[4], c, r end
+    local raw = redis.call('GET', rk(ARGV[4], kind, c))
+    if raw then
+      local r = cjson.decode(raw)
+      return r.f or ARGV[4], c, r, raw
+    end
   end
-  return nil, nil, nil
+  return nil, nil, nil, nil
 end
 -- ARGV[from .. from+n-1]
 local function list(from, n)

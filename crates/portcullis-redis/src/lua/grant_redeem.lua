@@ -19,10 +19,15 @@ local function insert_pair(F, fam, parent, gen, succ, acc, scope_req, idle, accl
   local rkey, akey = rk(F, 'r', succ), rk(F, 'a', acc)
   local now = n2s(NOW)
   local rexp, aexp = n2s(r_exp), n2s(a_exp)
-  local r = { f = F, k = 'r', g = tostring(gen), p = parent, ia = now, ea = rexp }
-  if not redis.call('SET', rkey, cjson.encode(r), 'PX', ttl(r_exp), 'NX') then return nil end
-  local a = { f = F, ia = now, ea = aexp, s = narrowed }
-  if not redis.call('SET', akey, cjson.encode(a), 'PX', ttl(a_exp), 'NX') then
+  -- The records are written as strings: every value is hex, digits or a scope (RFC 6749
+  -- scope characters exclude '"' and '\'), so nothing needs escaping, and this path (every
+  -- rotation) skips building and encoding tables.
+  local r = '{"f":"' .. F .. '","k":"r","g":"' .. tostring(gen) .. '","p":"' .. parent
+    .. '","ia":"' .. now .. '","ea":"' .. rexp .. '"}'
+  if not redis.call('SET', rkey, r, 'PX', ttl(r_exp), 'NX') then return nil end
+  local a = '{"f":"' .. F .. '","ia":"' .. now .. '","ea":"' .. aexp .. '"'
+  if narrowed then a = a .. ',"s":"' .. narrowed .. '"' end
+  if not redis.call('SET', akey, a .. '}', 'PX', ttl(a_exp), 'NX') then
     redis.call('DEL', rkey)
     return nil
   end

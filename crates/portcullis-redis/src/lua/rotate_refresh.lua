@@ -8,7 +8,7 @@
 -- hashes, [19] of IP-prefix hashes, [20] of device-id hashes, then the four lists.
 local client = ARGV[5]
 local nc, nu, ni, nd = tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
-local F, hash, tok = locate('r', list(21, nc))
+local F, hash, tok, raw = locate('r', list(21, nc))
 if not tok then return { 'N' } end
 local fam = jget(fk(F, 'f'))
 if not fam then return { 'N' } end
@@ -82,13 +82,15 @@ local issued = insert_pair(F, fam, hash, gen, succ, acc, scope_req, idle, accl)
 if not issued then return { 'D' } end
 local tag = 'R'
 if grace_for == nil then
-  tok.ua = n2s(NOW)
+  -- an unused token's record has neither field yet: append them to it as stored
+  redis.call('SET', rk(F, 'r', hash),
+    string.sub(raw, 1, -2) .. ',"ua":"' .. n2s(NOW) .. '","su":"' .. succ .. '"}', 'KEEPTTL')
 else
   tag = 'G'
   s.rv = n2s(NOW)
   jkeep(rk(F, 'r', grace_for), s)
+  tok.su = succ
+  jkeep(rk(F, 'r', hash), tok)
 end
-tok.su = succ
-jkeep(rk(F, 'r', hash), tok)
 return { tag, F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5],
   reported, b(mm_u), b(mm_i), b(mm_d), grace_for or '' }
