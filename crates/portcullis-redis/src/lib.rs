@@ -19,9 +19,29 @@
 //! and [`RedisRateLimitStore::with_clock`] use the caller's clock instead, for managed services
 //! that refuse `TIME` in scripts, and for tests on a manual clock.
 //!
-//! Keys are Cluster-safe: all the keys one script touches share a hash tag. The schema, the
-//! round trips of every operation on a single node and on Cluster, and how to run this in
-//! production are in `docs/operations.md` ("Redis").
+//! On Redis Cluster all the keys one script touches share a hash tag (a family's keys the tag
+//! `{<family id>}`, a limiter's keys one tag per store), so every operation runs there; a token
+//! presented on Cluster is first looked up by its hash (a pointer to its family), then its
+//! family's script runs: two round trips for a redemption, one on a single node, where the
+//! script finds the token's record by its hash itself. The key schema with sizes, the round
+//! trips of every operation and why, the routing decision, and how to run this in production
+//! are in `docs/operations.md` ("Redis").
+//!
+//! | | single node | Cluster |
+//! |---|---|---|
+//! | a rate-limit decision (`check`, `peek`, `check_all`) | 1 round trip | 1 |
+//! | issuing a code (`create_family`) | 1 | 1 (five requests at once) |
+//! | a code exchange or refresh rotation | 1 | 2 |
+//! | introspection (`find`), RFC 7009 revocation | 1 | 2 |
+//! | revoking a family, reading one | 1 | 1 |
+//! | logout (`revoke_user`), `revoke_client` | 1 | 2 |
+//!
+//! Connections are the redis crate's [`ConnectionManager`](redis::aio::ConnectionManager) (a
+//! single node, reconnecting in the background) or its async Cluster connection, with connect
+//! and response timeouts ([`ConnectOptions`]); a store error says whether a retry can help
+//! (`is_retryable`), so that the token endpoint answers 503 and the limiter's layer applies its
+//! fail-open or fail-closed policy. TLS is not built in (`rediss://` is refused with a clear
+//! error).
 //!
 //! # Example
 //!
