@@ -143,7 +143,7 @@ fuzz_target!(|input: Input| {
     match by_set {
         Ok(v) => {
             // Whatever was accepted satisfies the rules.
-            assert_eq!(v.registered.iss, ISS);
+            assert_eq!(&*v.registered.iss, ISS);
             assert!(v.registered.aud.iter().any(|a| a == AUD));
             assert!(v.registered.exp.as_secs() + 60 > NOW);
             assert!(f.keys.iter().any(|k| k.alg() == v.header.alg));

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -125,7 +126,7 @@ impl TypRule {
 /// 13. the claims deserialize into the caller's type ([`Malformed::Claims`]).
 #[derive(Clone)]
 pub struct TokenRules {
-    issuer: String,
+    issuer: Arc<str>,
     audiences: Vec<String>,
     algorithms: AlgorithmSet,
     leeway_micros: u64,
@@ -241,7 +242,11 @@ impl TokenRules {
             Ok((
                 alg,
                 header.kid.map(Cow::into_owned),
-                header.typ.map(Cow::into_owned),
+                header.typ.map(|t| match &*t {
+                    // The usual value, without an allocation.
+                    "JWT" => Cow::Borrowed("JWT"),
+                    _ => Cow::Owned(t.into_owned()),
+                }),
             ))
         })?;
         if signature_b64.is_empty() {
@@ -268,20 +273,18 @@ impl TokenRules {
         key: &VerifyKey,
         now: UnixTime,
     ) -> Result<Verified<T>, VerifyError> {
-        // The longest signature of a supported key is that of an 8192-bit RSA key.
-        let mut signature = [0u8; MAX_SIGNATURE_LEN];
-        let len = URL_SAFE_NO_PAD
-            .decode_slice(parsed.signature_b64, &mut signature)
-            .map_err(|e| match e {
-                base64::DecodeSliceError::OutputSliceTooSmall => VerifyError::BadSignature,
-                base64::DecodeSliceError::DecodeError(_) => {
-                    VerifyError::Malformed(Malformed::Encoding)
-                }
-            })?;
-        let signature = signature.get(..len).ok_or(VerifyError::BadSignature)?;
-        if !key.verifies(parsed.signing_input.as_bytes(), signature) {
+        // The longest signature of a supported key is that of an 8192-bit RSA key; anything
+        // longer is refused unread.
+        if base64::decoded_len_estimate(parsed.signature_b64.len()) > MAX_SIGNATURE_LEN + 3 {
             return Err(VerifyError::BadSignature);
         }
+        with_decoded::<SIGNATURE_BUF, _>(parsed.signature_b64, |signature| {
+            if key.verifies(parsed.signing_input.as_bytes(), signature) {
+                Ok(())
+            } else {
+                Err(VerifyError::BadSignature)
+            }
+        })?;
         let (registered, claims) = with_decoded::<PAYLOAD_BUF, _>(parsed.payload_b64, |payload| {
             // Valid UTF-8 is checked once here, so that the two parses below need not check
             // each string again.
@@ -344,7 +347,7 @@ impl TokenRules {
             }
         }
         Ok(RegisteredClaims {
-            iss: self.issuer.clone(),
+            iss: Arc::clone(&self.issuer),
             sub: raw.sub.map(Cow::into_owned),
             aud,
             exp: UnixTime::from_micros(exp),
@@ -439,7 +442,7 @@ impl TokenRulesBuilder {
             return Err(ConfigError::ZeroLimit);
         }
         Ok(TokenRules {
-            issuer: self.issuer,
+            issuer: Arc::from(self.issuer),
             audiences: self.audiences,
             algorithms: self.algorithms,
             leeway_micros: u64::try_from(self.leeway.as_micros()).unwrap_or(u64::MAX),
@@ -466,8 +469,8 @@ pub struct Verified<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RegisteredClaims {
-    /// `iss`: always the configured issuer.
-    pub iss: String,
+    /// `iss`: always the configured issuer (shared with the rules, not copied).
+    pub iss: Arc<str>,
     /// `sub`, if present (always present unless [`TokenRulesBuilder::allow_missing_sub`]).
     pub sub: Option<String>,
     /// `aud`, as one or more values.
@@ -491,7 +494,7 @@ pub struct VerifiedHeader {
     /// The `kid`, if any.
     pub kid: Option<String>,
     /// The `typ`, if any.
-    pub typ: Option<String>,
+    pub typ: Option<Cow<'static, str>>,
 }
 
 /// A token after steps 1 to 6.
@@ -501,16 +504,19 @@ pub(crate) struct Parsed<'t> {
     signature_b64: &'t str,
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
-    typ: Option<String>,
+    typ: Option<Cow<'static, str>>,
 }
 
 /// The longest signature accepted, in bytes: an 8192-bit RSA signature (the largest key a
 /// [`KeySet`] loads).
 const MAX_SIGNATURE_LEN: usize = 1024;
+/// Signatures up to this many bytes (RSA up to 4096 bits, ECDSA, EdDSA) are decoded on the
+/// stack.
+const SIGNATURE_BUF: usize = 512;
 /// Headers up to this many decoded bytes are decoded on the stack.
-const HEADER_BUF: usize = 512;
+const HEADER_BUF: usize = 256;
 /// Claims up to this many decoded bytes are decoded on the stack.
-const PAYLOAD_BUF: usize = 2048;
+const PAYLOAD_BUF: usize = 1024;
 
 /// Decode an unpadded base64url part and hand the bytes to `f`: on the stack when they fit in
 /// `N` bytes (the usual case, no allocation), on the heap otherwise.

@@ -55,7 +55,7 @@ async fn valid_tokens_verify_with_typed_claims() {
             }
         );
         let r = &verified.registered;
-        assert_eq!(r.iss, ISS);
+        assert_eq!(&*r.iss, ISS);
         assert_eq!(r.sub.as_deref(), Some("user-42"));
         assert_eq!(r.aud, [AUD, "another-app"]);
         assert_eq!(r.exp, UnixTime::from_secs(T0 + 3600));
@@ -270,9 +270,27 @@ async fn tampered_tokens_are_rejected() {
             token.rsplit_once('.').unwrap().1
         );
         assert_eq!(verdict(&v, &swapped).await, Err(VerifyError::BadSignature));
-        // A signature of the wrong length.
-        let short = format!("{input}.{}", b64(&[0; 10]));
-        assert_eq!(verdict(&v, &short).await, Err(VerifyError::BadSignature));
+        // Signatures of the wrong length: short, long (decoded on the heap), and longer than
+        // any supported key's (refused unread).
+        for len in [10, 600, 2000] {
+            let wrong = format!("{input}.{}", b64(&vec![7; len]));
+            assert_eq!(
+                verdict(&v, &wrong).await,
+                Err(VerifyError::BadSignature),
+                "{len}"
+            );
+        }
+        // Claims larger than the stack buffer verify the same.
+        let big = k
+            .sign(&claims_with(json!({"padding": "p".repeat(1500)})))
+            .unwrap();
+        assert_eq!(verdict(&v, &big).await.unwrap().sub, "user-42");
+        let (big_input, _) = big.rsplit_once('.').unwrap();
+        let big_forged = format!("{big_input}.{}", token.rsplit_once('.').unwrap().1);
+        assert_eq!(
+            verdict(&v, &big_forged).await,
+            Err(VerifyError::BadSignature)
+        );
     }
 }
 
