@@ -415,3 +415,149 @@ async fn one_round_trip_per_operation() {
         Some(portcullis_rotation::Found::Credential { .. })
     ));
 }
+
+/// A deterministic generator for the differential test (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The Lua port of the three algorithms answers exactly as `portcullis_ratelimit::decide` (the
+/// memory store) on random quotas and request patterns, including periods so long that the
+/// sliding window's products pass 2^53 and the script's exact big-integer path is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratelimit_script_matches_the_rust_algorithms() {
+    use portcullis_ratelimit::{Algorithm, MemoryStore};
+    use std::num::NonZeroU32;
+    let Some((_, conn)) = common::redis("ratelimit_script_matches_the_rust_algorithms").await
+    else {
+        return;
+    };
+    let root = common::prefix("rldiff");
+    let clock = ManualClock::at_secs(1_800_000_000);
+    let redis = RedisRateLimitStore::new(conn.clone())
+        .with_prefix(&root)
+        .unwrap()
+        .with_clock(clock.clone());
+    let memory = MemoryStore::builder().build(clock.clone());
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut compared = 0u32;
+    let mut cases = 0u32;
+    while cases < 36 {
+        let algorithm = [
+            Algorithm::Gcra,
+            Algorithm::FixedWindow,
+            Algorithm::SlidingWindow,
+        ][usize::try_from(cases % 3).unwrap()];
+        // periods from a microsecond to 2^50 µs (35 years), counts from 1 to a million
+        let period = 1u64 << rng.below(51);
+        let period = period + rng.below(period);
+        let scale = [3, 20, 1_000_000][usize::try_from(rng.below(3)).unwrap()];
+        let count = u32::try_from(1 + rng.below(scale)).unwrap();
+        let Ok(mut quota) = Quota::new(
+            NonZeroU32::new(count).unwrap(),
+            Duration::from_micros(period),
+        ) else {
+            continue;
+        };
+        if rng.below(2) == 0 {
+            let burst = NonZeroU32::new(u32::try_from(1 + rng.below(30)).unwrap()).unwrap();
+            match quota.with_burst(burst) {
+                Ok(q) => quota = q,
+                Err(_) => continue,
+            }
+        }
+        cases += 1;
+        let limit = Limit::new(format!("diff-{cases}"), quota)
+            .unwrap()
+            .with_algorithm(algorithm);
+        clock.set(UnixTime::from_secs(1_800_000_000));
+        for _ in 0..40 {
+            let step = match rng.below(4) {
+                0 => 0,
+                1 => rng.below(period / 4 + 1),
+                2 => rng.below(period + 1),
+                _ => rng.below(3 * period / 2 + 1),
+            };
+            // stay below 2^52.5 µs (the scripts' exact range with room for two periods)
+            if clock_now(&clock).saturating_add(step) < 6_000_000_000_000_000 {
+                clock.advance(Duration::from_micros(step));
+            }
+            for _ in 0..rng.below(4) {
+                let ours = redis.check(&limit, "k").await.unwrap();
+                let reference = memory.check_now(&limit, "k");
+                assert_eq!(
+                    ours,
+                    reference,
+                    "{algorithm} {quota} at {:?}",
+                    clock_now(&clock)
+                );
+                compared += 1;
+            }
+            let ours = redis.peek(&limit, "k").await.unwrap();
+            assert_eq!(
+                ours,
+                memory.peek_now(&limit, "k"),
+                "peek {algorithm} {quota}"
+            );
+        }
+    }
+    assert!(compared > 500, "{compared} decisions compared");
+
+    // The sliding window's edges with periods near 2^50 µs, where prev × (P − e) passes 2^53
+    // and a double would round: the window after a full one, one microsecond before and at the
+    // retry-after, and at fractions of the window.
+    for (i, count) in [10u32, 11, 13, 17, 19].into_iter().enumerate() {
+        let period = (1u64 << 50) - 9 - 2 * u64::try_from(i).unwrap();
+        let quota = Quota::new(
+            NonZeroU32::new(count).unwrap(),
+            Duration::from_micros(period),
+        )
+        .unwrap();
+        let limit = Limit::new(format!("edge-{i}"), quota)
+            .unwrap()
+            .with_algorithm(Algorithm::SlidingWindow);
+        let window = 1_800_000_000_000_000 / period;
+        clock.set(UnixTime::from_micros(window * period + period / 2));
+        for _ in 0..count {
+            assert!(redis.check(&limit, "k").await.unwrap().allowed);
+            assert!(memory.check_now(&limit, "k").allowed);
+        }
+        for offset in [0, 1, period / 10, period / 7, period / 3, period / 2] {
+            clock.set(UnixTime::from_micros((window + 1) * period + offset));
+            let ours = redis.peek(&limit, "k").await.unwrap();
+            assert_eq!(ours, memory.peek_now(&limit, "k"), "{quota} at +{offset}");
+            if !ours.allowed {
+                let retry = u64::try_from(ours.retry_after.as_micros()).unwrap();
+                for edge in [retry - 1, retry] {
+                    clock.set(UnixTime::from_micros((window + 1) * period + offset + edge));
+                    let ours = redis.peek(&limit, "k").await.unwrap();
+                    assert_eq!(
+                        ours,
+                        memory.peek_now(&limit, "k"),
+                        "{quota} at +{offset}+{edge}"
+                    );
+                    assert_eq!(
+                        ours.allowed,
+                        edge == retry,
+                        "{quota}: retry-after not exact"
+                    );
+                }
+            }
+        }
+    }
+    common::clean(&conn, &root).await;
+}
+
+fn clock_now(clock: &ManualClock) -> u64 {
+    portcullis_core::Clock::now(clock).as_micros()
+}

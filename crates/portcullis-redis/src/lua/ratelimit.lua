@@ -6,7 +6,8 @@
 -- ARGV[1] the caller's time in microseconds ('' = the server's TIME), ARGV[2] '1' to consume,
 -- '0' to peek, ARGV[3] n, then 5 per check: algorithm (0 GCRA, 1 fixed window, 2 sliding
 -- window), period, count, burst, emission interval (microseconds or counts).
--- State: 16 bytes (struct '>dII': expires_at, count, prev), with a TTL of expires_at - now.
+-- State: 16 bytes (struct '>dII': expires_at, count, prev), with a TTL of expires_at - now
+-- (at least a second).
 -- Returns { allowed, then per check: allowed, remaining, reset_after, retry_after }.
 -- Written for the cost of one call: a script's top level runs on every call, so only what the
 -- common path needs is defined there (the sliding window's exact big-integer helpers are
@@ -220,9 +221,12 @@ local function load(key)
   local e, c, p = struct.unpack('>dII', v)
   return { e, c, p }
 end
+-- The TTL is the state's remaining life, at least a second: a state past its expiry reads as
+-- none anyway (decide treats it so), and a floor keeps a state written a microsecond before its
+-- end from vanishing before the same instant's next request on a clock that stands still.
 local function store(key, w)
   local ms = math.ceil((w[1] - NOW) / 1000)
-  if ms < 1 then ms = 1 end
+  if ms < 1000 then ms = 1000 end
   redis.call('SET', key, struct.pack('>dII', w[1], w[2], w[3]), 'PX', ms)
 end
 
