@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -124,6 +126,10 @@ impl TypRule {
 /// 11. `aud` present and naming one of the audiences ([`VerifyError::WrongAudience`]);
 /// 12. the required claims present ([`VerifyError::MissingClaim`]);
 /// 13. the claims deserialize into the caller's type ([`Malformed::Claims`]).
+///
+/// Steps 2 to 5 depend only on the header's bytes, and an IdP's tokens repeat a few headers byte
+/// for byte: the outcome for the headers of tokens whose signature verified is remembered (at
+/// most eight), so those steps run once per distinct header.
 #[derive(Clone)]
 pub struct TokenRules {
     issuer: Arc<str>,
@@ -133,6 +139,57 @@ pub struct TokenRules {
     required: u8,
     typ: TypRule,
     max_len: usize,
+    headers: Arc<HeaderMemo>,
+}
+
+/// Headers of tokens that verified, with what checking them gave.
+///
+/// An identity provider's tokens repeat a handful of headers byte for byte (one per signing
+/// key), so steps 2 to 5 are done once per distinct header. Only headers of tokens whose
+/// signature verified are remembered (nobody without a signing key can add one), at most
+/// [`HEADER_MEMO_SLOTS`]; the result is a pure function of the header's bytes and these rules,
+/// which never change.
+#[derive(Default)]
+struct HeaderMemo(ArcSwap<Vec<MemoEntry>>);
+
+struct MemoEntry {
+    b64: Box<str>,
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<Cow<'static, str>>,
+}
+
+/// How many distinct headers are remembered: a few signing keys, during a rotation.
+const HEADER_MEMO_SLOTS: usize = 8;
+
+impl TokenRules {
+    /// Remember the checked header of a token whose signature verified.
+    fn remember_header(&self, parsed: &Parsed<'_>) {
+        if parsed.memoized {
+            return;
+        }
+        let current = self.headers.0.load();
+        if current.len() >= HEADER_MEMO_SLOTS
+            || current.iter().any(|e| *e.b64 == *parsed.header_b64)
+        {
+            return;
+        }
+        let mut next = Vec::with_capacity(current.len() + 1);
+        next.extend(current.iter().map(|e| MemoEntry {
+            b64: e.b64.clone(),
+            alg: e.alg,
+            kid: e.kid.clone(),
+            typ: e.typ.clone(),
+        }));
+        next.push(MemoEntry {
+            b64: parsed.header_b64.into(),
+            alg: parsed.alg,
+            kid: parsed.kid.clone(),
+            typ: parsed.typ.clone(),
+        });
+        // A concurrent insert may be lost; the header is simply remembered next time.
+        let _ = self.headers.0.compare_and_swap(&current, Arc::new(next));
+    }
 }
 
 impl fmt::Debug for TokenRules {
@@ -227,7 +284,44 @@ impl TokenRules {
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.contains('.') {
             return Err(structure);
         }
-        let (alg, kid, typ) = with_decoded::<HEADER_BUF, _>(header_b64, |json| {
+        let remembered = self
+            .headers
+            .0
+            .load()
+            .iter()
+            .find(|e| *e.b64 == *header_b64)
+            .map(|e| (e.alg, e.kid.clone(), e.typ.clone()));
+        let memoized = remembered.is_some();
+        let (alg, kid, typ) = match remembered {
+            Some(checked) => checked,
+            None => self.check_header(header_b64)?,
+        };
+        if signature_b64.is_empty() {
+            return Err(VerifyError::Malformed(Malformed::MissingSignature));
+        }
+        // The signing input is the first two parts and the dot between them.
+        let signing_input = token
+            .get(..header_b64.len() + 1 + payload_b64.len())
+            .ok_or(VerifyError::Malformed(Malformed::Structure))?;
+        Ok(Parsed {
+            signing_input,
+            header_b64,
+            payload_b64,
+            signature_b64,
+            alg,
+            kid,
+            typ,
+            memoized,
+        })
+    }
+
+    /// Steps 2 to 5 for the header part.
+    #[allow(clippy::type_complexity)]
+    fn check_header(
+        &self,
+        header_b64: &str,
+    ) -> Result<(Algorithm, Option<String>, Option<Cow<'static, str>>), VerifyError> {
+        with_decoded::<HEADER_BUF, _>(header_b64, |json| {
             let header: RawHeader<'_> = serde_json::from_slice(json)
                 .map_err(|_| VerifyError::Malformed(Malformed::Header))?;
             let alg = Algorithm::from_name(&header.alg)
@@ -248,21 +342,6 @@ impl TokenRules {
                     _ => Cow::Owned(t.into_owned()),
                 }),
             ))
-        })?;
-        if signature_b64.is_empty() {
-            return Err(VerifyError::Malformed(Malformed::MissingSignature));
-        }
-        // The signing input is the first two parts and the dot between them.
-        let signing_input = token
-            .get(..header_b64.len() + 1 + payload_b64.len())
-            .ok_or(VerifyError::Malformed(Malformed::Structure))?;
-        Ok(Parsed {
-            signing_input,
-            payload_b64,
-            signature_b64,
-            alg,
-            kid,
-            typ,
         })
     }
 
@@ -285,6 +364,7 @@ impl TokenRules {
                 Err(VerifyError::BadSignature)
             }
         })?;
+        self.remember_header(&parsed);
         let (registered, claims) = with_decoded::<PAYLOAD_BUF, _>(parsed.payload_b64, |payload| {
             // Valid UTF-8 is checked once here, so that the two parses below need not check
             // each string again.
@@ -449,6 +529,7 @@ impl TokenRulesBuilder {
             required: self.required,
             typ: self.typ,
             max_len: self.max_len,
+            headers: Arc::default(),
         })
     }
 }
@@ -500,11 +581,14 @@ pub struct VerifiedHeader {
 /// A token after steps 1 to 6.
 pub(crate) struct Parsed<'t> {
     signing_input: &'t str,
+    header_b64: &'t str,
     payload_b64: &'t str,
     signature_b64: &'t str,
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
     typ: Option<Cow<'static, str>>,
+    /// Whether the header came from the memo (so it need not be remembered again).
+    memoized: bool,
 }
 
 /// The longest signature accepted, in bytes: an 8192-bit RSA signature (the largest key a
@@ -707,6 +791,58 @@ mod tests {
         );
         let dbg = format!("{:?}", ok().require(RequiredClaim::Jti).build().unwrap());
         assert!(dbg.contains("\"sub\", \"jti\""), "{dbg}");
+    }
+
+    // covers 8725-3.1-a: remembering checked headers changes no verdict: only headers of tokens
+    // whose signature verified are remembered, at most HEADER_MEMO_SLOTS of them, and a
+    // remembered header on a forged token still fails.
+    #[cfg(feature = "testing")]
+    #[test]
+    fn header_memo_is_bounded_and_changes_no_verdict() {
+        use crate::testing::{TestKey, jwks};
+        let key = TestKey::generate(Algorithm::EdDSA, Some("k")).unwrap();
+        let forger = TestKey::generate(Algorithm::EdDSA, Some("k")).unwrap();
+        let set = KeySet::from_json(jwks(&[&key]).as_bytes()).unwrap();
+        let rules = TokenRules::builder("iss").audience("aud").build().unwrap();
+        let now = UnixTime::from_secs(1000);
+        let claims = serde_json::json!({"iss": "iss", "aud": "aud", "sub": "s", "exp": 2000});
+        let memo_len = || rules.headers.0.load().len();
+        // A forged token teaches the memo nothing.
+        let forged = forger.sign(&claims).unwrap();
+        let verdict = |t: &str| rules.verify_with_keys::<serde_json::Value>(t, &set, now);
+        assert_eq!(verdict(&forged).unwrap_err(), VerifyError::BadSignature);
+        assert_eq!(memo_len(), 0);
+        // A genuine one does, once.
+        let token = key.sign(&claims).unwrap();
+        assert!(verdict(&token).is_ok());
+        assert!(verdict(&token).is_ok());
+        assert_eq!(memo_len(), 1);
+        // The same (now remembered) header on a forged token still fails.
+        assert_eq!(verdict(&forged).unwrap_err(), VerifyError::BadSignature);
+        // Distinct headers fill the memo up to its bound, and verify the same beyond it.
+        for i in 0..2 * HEADER_MEMO_SLOTS {
+            let mut h = key.header();
+            h.typ = Some(format!("custom-{i}"));
+            let t = key.sign_with(&h, &claims).unwrap();
+            let v = verdict(&t).unwrap();
+            assert_eq!(
+                v.header.typ.as_deref(),
+                Some(format!("custom-{i}").as_str())
+            );
+            assert_eq!(verdict(&t).unwrap(), v);
+        }
+        assert_eq!(memo_len(), HEADER_MEMO_SLOTS);
+        // Clones of the rules share what was learnt; a rejected header is never remembered.
+        let mut at = key.header();
+        at.typ = Some("at+jwt".into());
+        let access = key.sign_with(&at, &claims).unwrap();
+        assert_eq!(
+            rules
+                .clone()
+                .verify_with_keys::<serde_json::Value>(&access, &set, now)
+                .unwrap_err(),
+            VerifyError::WrongType
+        );
     }
 
     #[test]
