@@ -60,7 +60,7 @@ fn rotation(c: &mut Criterion) {
     let svc = GrantService::new(
         store.clone(),
         hasher.clone(),
-        Arc::new(clock.clone()),
+        Arc::new(clock),
         RotationPolicy::default(),
     );
     let new_family = || {
@@ -91,7 +91,7 @@ fn rotation(c: &mut Criterion) {
     g.bench_function("store_rotate_refresh_only", |b| {
         b.iter(|| {
             n += 2;
-            if n % 2048 == 0 {
+            if n.is_multiple_of(2048) {
                 block_on(svc.logout("bench-user")).unwrap();
                 block_on(svc.purge(usize::MAX)).unwrap();
                 current = new_family().0;
