@@ -409,11 +409,12 @@ fn rejection(r: &Reply) -> Result<Rejection, StoreError> {
 /// | `revoke_user`, `revoke_client` | 1 | 2 (the owner's set, then every family at once) |
 /// | `purge` | one per 64 families | one per family |
 ///
-/// On a single node one script reads the pointer from a token hash to its family and then the
-/// family's keys. On Cluster the family's keys share the hash tag `{<family id>}` but a
-/// presented token only carries its hash, whose pointer lives in another slot; the token
-/// format (portcullis-hash, minted by the rotation service) has no routing tag, so the store
-/// reads the pointer first. See the crate documentation for the key schema.
+/// On a single node a token's record is keyed by its hash and names its family: one script
+/// reads it, then the family's record. On Cluster the family's keys (its tokens' records
+/// included) share the hash tag `{<family id>}`, but a presented token only carries its hash;
+/// the token format (portcullis-hash, minted by the rotation service) has no routing tag, so
+/// the store first reads a pointer from the hash to the family. The key schema is in
+/// `docs/operations.md` ("Redis").
 ///
 /// Times: the server's `TIME` ([`TimeSource::Server`], the default) or the request's `now`
 /// ([`TimeSource::Caller`], for managed services that refuse `TIME` in scripts, and for tests
