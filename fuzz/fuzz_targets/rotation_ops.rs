@@ -44,11 +44,7 @@ fuzz_target!(|data: &[u8]| {
         }),
         namespace: String::new(),
     };
-    if let Err(failure) = block_on(model::run(
-        Arc::new(MemoryGrantStore::new()),
-        &config,
-        &ops,
-    )) {
+    if let Err(failure) = block_on(model::run(Arc::new(MemoryGrantStore::new()), &config, &ops)) {
         panic!("the memory store diverged from the model: {failure}");
     }
 });
