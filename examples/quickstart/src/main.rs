@@ -32,7 +32,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("== 1. Keys");
     let keyring = match Keyring::from_env() {
         Ok(ring) => {
-            println!("HMAC_SECRET loaded: {} key(s), current key id {}", ring.len(), ring.current_key_id());
+            println!(
+                "HMAC_SECRET loaded: {} key(s), current key id {}",
+                ring.len(),
+                ring.current_key_id()
+            );
             ring
         }
         Err(e) => {
@@ -47,13 +51,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== 2. Mint a refresh token, store only its keyed hash");
     let token = OpaqueToken::mint(TokenPrefix::REFRESH)?;
     let stored = hasher.hash(Purpose::RefreshToken, token.expose_secret().as_bytes());
-    println!("token returned to the client once: {}", shown(token.expose_secret()));
+    println!(
+        "token returned to the client once: {}",
+        shown(token.expose_secret())
+    );
     println!("what the store keeps:              {}", stored.to_hex());
     println!("Debug of the token:                {token:?}");
 
     println!("\n== 3. Redeem: parse first, then look up by hash");
     let presented = OpaqueToken::parse(TokenPrefix::REFRESH, token.expose_secret())?;
-    let found = hasher.verify(Purpose::RefreshToken, presented.as_str().as_bytes(), &stored);
+    let found = hasher.verify(
+        Purpose::RefreshToken,
+        presented.as_str().as_bytes(),
+        &stored,
+    );
     println!("well-formed, and found in the store: {found}");
     let mut typo = token.expose_secret().to_owned();
     let last = typo.pop().map_or('0', |c| if c == 'a' { 'b' } else { 'a' });
@@ -73,16 +84,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "new current key {}, lookups try {} keys; old record found: {}",
         rotated.current_key_id(),
         rotated.key_count(),
-        rotated.verify(Purpose::RefreshToken, token.expose_secret().as_bytes(), &old_record)
+        rotated.verify(
+            Purpose::RefreshToken,
+            token.expose_secret().as_bytes(),
+            &old_record
+        )
     );
 
     println!("\n== 5. PKCE (RFC 7636, S256)");
     let verifier = CodeVerifier::generate()?;
     let challenge = verifier.challenge();
-    println!("client sends code_challenge={} method={}", challenge.as_str(), challenge.method().as_str());
+    println!(
+        "client sends code_challenge={} method={}",
+        challenge.as_str(),
+        challenge.method().as_str()
+    );
     let stored_challenge = PkcePolicy::default()
         .validate_authorization_request(Some(challenge.as_str()), Some("S256"))?;
-    let refused = PkcePolicy::default().validate_authorization_request(Some(challenge.as_str()), None);
+    let refused =
+        PkcePolicy::default().validate_authorization_request(Some(challenge.as_str()), None);
     println!(
         "a request without code_challenge_method (= plain) is refused: {}",
         refused.map_or_else(|e| e.oauth_error().to_json(), |_| "accepted".into())
@@ -91,12 +111,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let err = verify_token_request(Some(&stored_challenge), Some(wrong.expose_secret()))
         .err()
         .map(|e| e.oauth_error());
-    println!("a wrong verifier: {}", err.map_or_else(|| "accepted".into(), |e| e.to_json()));
+    println!(
+        "a wrong verifier: {}",
+        err.map_or_else(|| "accepted".into(), |e| e.to_json())
+    );
     let missing = verify_token_request(Some(&stored_challenge), None)
         .err()
         .map(|e| e.oauth_error().code());
-    println!("no verifier at all is refused too: {}", missing == Some(ErrorCode::InvalidGrant));
+    println!(
+        "no verifier at all is refused too: {}",
+        missing == Some(ErrorCode::InvalidGrant)
+    );
     verify_token_request(Some(&stored_challenge), Some(verifier.expose_secret()))?;
-    println!("the right verifier verifies (in constant time); only now may the server discard the challenge.");
+    println!(
+        "the right verifier verifies (in constant time); only now may the server discard the challenge."
+    );
     Ok(())
 }
