@@ -361,7 +361,7 @@ async fn known_keys_verify_while_a_fetch_is_under_way() {
     let token = k.sign(&claims()).unwrap();
     v.verify::<Session>(&token).await.unwrap();
 
-    idp.update(|r| r.delay = Duration::from_secs(2));
+    idp.update(|r| r.delay = Duration::from_secs(4));
     clock.advance(DEFAULT_COOLDOWN);
     let unknown = {
         let mut h = k.header();
@@ -374,7 +374,7 @@ async fn known_keys_verify_while_a_fetch_is_under_way() {
     };
     idp.wait_for_requests(2).await;
     // The fetch is under way (the IdP is holding it): a known kid verifies at once.
-    let fast = tokio::time::timeout(Duration::from_millis(500), v.verify::<Session>(&token)).await;
+    let fast = tokio::time::timeout(Duration::from_millis(1500), v.verify::<Session>(&token)).await;
     assert!(
         fast.expect("a known kid must not wait for the fetch")
             .is_ok()
@@ -393,7 +393,7 @@ async fn expired_keys_serve_while_the_refresh_is_under_way() {
     let token = k.sign(&claims()).unwrap();
     v.verify::<Session>(&token).await.unwrap();
 
-    idp.update(|r| r.delay = Duration::from_secs(2));
+    idp.update(|r| r.delay = Duration::from_secs(4));
     clock.advance(DEFAULT_TTL);
     let leader = {
         let (v, token) = (Arc::clone(&v), token.clone());
@@ -401,7 +401,7 @@ async fn expired_keys_serve_while_the_refresh_is_under_way() {
     };
     idp.wait_for_requests(2).await;
     let served =
-        tokio::time::timeout(Duration::from_millis(500), v.verify::<Session>(&token)).await;
+        tokio::time::timeout(Duration::from_millis(1500), v.verify::<Session>(&token)).await;
     assert!(served.expect("must not wait").is_ok());
     assert_eq!(v.stats().stale_serves, 1);
     leader.await.unwrap().unwrap();
