@@ -158,7 +158,7 @@ pub struct Cli {
     #[arg(long, env = "PORTCULLIS_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// The issuer URL (https, or http on a loopback address; no path, query or fragment).
-    /// Default with --dev: http://<listen address>.
+    /// Default with --dev: `http://<listen address>`.
     #[arg(long, env = "PORTCULLIS_ISSUER")]
     pub issuer: Option<String>,
     /// The HMAC key for token hashes: at least 32 bytes, raw, `base64:…` or `hex:…`.
@@ -184,7 +184,7 @@ pub struct Cli {
     /// The upstream identity provider's issuer (`iss` of its session JWTs).
     #[arg(long, env = "UPSTREAM_ISSUER")]
     pub upstream_issuer: Option<String>,
-    /// The upstream JWKS URL. Default: <upstream issuer>/.well-known/jwks.json.
+    /// The upstream JWKS URL. Default: `<upstream issuer>/.well-known/jwks.json`.
     #[arg(long, env = "UPSTREAM_JWKS_URL")]
     pub upstream_jwks_url: Option<String>,
     /// The audience the upstream session JWTs carry.
