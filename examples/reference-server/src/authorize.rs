@@ -218,6 +218,16 @@ pub(crate) async fn get(
     uri: Uri,
 ) -> Response {
     let params = Params::parse(uri.query().unwrap_or_default().as_bytes());
+    // With a database, a client registered through another server is loaded first.
+    if let Ok(Some(id)) = params.single("client_id")
+        && shared.clients.warm(id).await.is_err()
+    {
+        return html::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The application cannot be looked up right now. Try again in a minute.",
+        );
+    }
     let (client, redirect_uri) = match client_and_redirect(&shared, &params) {
         Ok(v) => v,
         Err(page) => return page,

@@ -2,16 +2,18 @@
 //! client authentication at the token, revocation and introspection endpoints.
 //!
 //! Client secrets are stored only as keyed hashes (`Purpose::ClientSecret`) and compared in
-//! constant time by `TokenHasher::verify`. The registry lives in memory: see the crate docs for
-//! what a persistent deployment needs.
+//! constant time by `TokenHasher::verify`. The registry lives in memory, or in PostgreSQL with
+//! a `postgres://` store ([`ClientRegistry`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
+use portcullis_core::UnixTime;
 use portcullis_core::{ErrorCode, SecretString};
 use portcullis_hash::{OpaqueToken, Purpose, TokenHash, TokenHasher, TokenPrefix};
+use portcullis_postgres::{ClientRecord, PostgresClientStore};
 use portcullis_rotation::Scope;
 
 use crate::config::host_is_loopback;
@@ -175,13 +177,29 @@ pub(crate) fn origin_of(uri: &str) -> Option<String> {
     Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
-/// The in-memory client registry.
+/// The client registry: in memory, or in PostgreSQL with the memory map as its cache.
+///
+/// With a `postgres://` store, registered clients are written to `portcullis_clients` before the
+/// registration is answered, so every server on the same database knows them; the map then only
+/// caches them. A client never changes after registration, so a cached client is never stale
+/// and dropping the cache loses nothing.
 #[derive(Debug, Default)]
 pub(crate) struct ClientRegistry {
     clients: RwLock<HashMap<String, Arc<Client>>>,
+    backing: Option<PostgresClientStore>,
 }
 
 impl ClientRegistry {
+    /// A registry kept in `backing` when given, else in memory only.
+    pub(crate) fn new(backing: Option<PostgresClientStore>) -> Self {
+        Self {
+            clients: RwLock::default(),
+            backing,
+        }
+    }
+
+    /// A client known to this process (call [`ClientRegistry::warm`] first to look in the
+    /// database).
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Client>> {
         self.clients
             .read()
@@ -190,31 +208,124 @@ impl ClientRegistry {
             .cloned()
     }
 
-    fn insert(&self, client: Client) -> Result<Arc<Client>, ()> {
+    /// Make sure a client registered through another server is in the cache.
+    ///
+    /// # Errors
+    /// The database's error when it cannot be asked.
+    pub(crate) async fn warm(&self, id: &str) -> Result<(), portcullis_rotation::StoreError> {
+        let Some(backing) = &self.backing else {
+            return Ok(());
+        };
+        if self.get(id).is_some() {
+            return Ok(());
+        }
+        if let Some(client) = backing.get(id).await?.and_then(from_record) {
+            self.cache(Arc::new(client));
+        }
+        Ok(())
+    }
+
+    /// Register a client: into the database first when there is one, then the cache.
+    ///
+    /// # Errors
+    /// `temporarily_unavailable` when the database cannot store it or, in memory, when the
+    /// registry is full.
+    pub(crate) async fn add(
+        &self,
+        client: Client,
+        now: UnixTime,
+    ) -> Result<Arc<Client>, RegistrationError> {
+        let client = Arc::new(client);
+        if let Some(backing) = &self.backing {
+            backing
+                .insert(&to_record(&client, now))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "client registration could not be stored");
+                    (
+                        ErrorCode::TemporarilyUnavailable,
+                        "the client registry is unavailable",
+                    )
+                })?;
+            self.cache(Arc::clone(&client));
+            return Ok(client);
+        }
         let mut map = self.clients.write().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= MAX_CLIENTS {
-            return Err(());
+            return Err((
+                ErrorCode::TemporarilyUnavailable,
+                "the client registry is full",
+            ));
         }
-        let client = Arc::new(client);
         map.insert(client.id.clone(), Arc::clone(&client));
         Ok(client)
     }
+
+    /// Cache a client of the database; a full cache is emptied first (it only caches).
+    fn cache(&self, client: Arc<Client>) {
+        let mut map = self.clients.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_CLIENTS {
+            map.clear();
+        }
+        map.insert(client.id.clone(), client);
+    }
+}
+
+/// The stored form of a client.
+fn to_record(client: &Client, now: UnixTime) -> ClientRecord {
+    let mut grant_types = vec!["authorization_code".to_owned()];
+    if client.refresh_allowed {
+        grant_types.push("refresh_token".to_owned());
+    }
+    ClientRecord {
+        client_id: client.id.clone(),
+        secret_hash: client.secret,
+        client_name: client.name.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        grant_types,
+        response_types: vec!["code".to_owned()],
+        token_endpoint_auth_method: client.auth_method.as_str().to_owned(),
+        scope: client.scope.as_ref().map(|s| s.as_str().to_owned()),
+        metadata: "{}".to_owned(),
+        created_at: now,
+        secret_expires_at: None,
+    }
+}
+
+/// A client from its stored form; `None` for a record this server could not have written.
+fn from_record(record: ClientRecord) -> Option<Client> {
+    let auth_method = AuthMethod::parse(&record.token_endpoint_auth_method)?;
+    if (auth_method == AuthMethod::None) != record.secret_hash.is_none() {
+        return None;
+    }
+    let scope = match record.scope {
+        None => None,
+        Some(s) => Some(Scope::parse(&s).ok()?),
+    };
+    Some(Client {
+        refresh_allowed: record.grant_types.iter().any(|g| g == "refresh_token"),
+        id: record.client_id,
+        name: record.client_name,
+        redirect_uris: record.redirect_uris,
+        auth_method,
+        secret: record.secret_hash,
+        scope,
+    })
 }
 
 /// A registration failure: the code and a fixed description.
 pub(crate) type RegistrationError = (ErrorCode, &'static str);
 
-/// What a successful registration returns: the stored client and, for a confidential client,
-/// the plaintext secret (shown once).
+/// What a successful registration returns: the client to store (with
+/// [`ClientRegistry::add`]) and, for a confidential client, the plaintext secret (shown once).
 pub(crate) struct Registered {
-    pub(crate) client: Arc<Client>,
+    pub(crate) client: Client,
     pub(crate) secret: Option<SecretString>,
     pub(crate) response: serde_json::Value,
 }
 
 /// Register a client from an RFC 7591 registration request.
 pub(crate) fn register(
-    registry: &ClientRegistry,
     hasher: &TokenHasher,
     offered: &Scope,
     body: &[u8],
@@ -354,12 +465,6 @@ pub(crate) fn register(
             map.insert("client_secret_expires_at".into(), 0.into());
         }
     }
-    let client = registry.insert(client).map_err(|()| {
-        (
-            ErrorCode::TemporarilyUnavailable,
-            "the client registry is full",
-        )
-    })?;
     Ok(Registered {
         client,
         secret,
@@ -461,7 +566,9 @@ pub(crate) fn authenticate(
 
 /// The id and secret of an `Authorization: Basic` header, each form-urlencoded-decoded
 /// (RFC 6749 §2.3.1). `None` without such a header.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, AuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);

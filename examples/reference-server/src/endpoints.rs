@@ -89,16 +89,25 @@ pub(crate) async fn register(
             "the body must be application/json",
         );
     }
-    let now = shared.clock.now().as_secs();
-    match clients::register(&shared.clients, &shared.hasher, &shared.scopes, &body, now) {
-        Ok(reg) => {
+    let now = shared.clock.now();
+    let registered = clients::register(&shared.hasher, &shared.scopes, &body, now.as_secs());
+    let registered = match registered {
+        Ok(reg) => shared
+            .clients
+            .add(reg.client, now)
+            .await
+            .map(|client| (client, reg.secret, reg.response)),
+        Err(e) => Err(e),
+    };
+    match registered {
+        Ok((client, secret, response)) => {
             tracing::info!(
-                client_id = %reg.client.id,
-                auth_method = reg.client.auth_method.as_str(),
-                confidential = reg.secret.is_some(),
+                client_id = %client.id,
+                auth_method = client.auth_method.as_str(),
+                confidential = secret.is_some(),
                 "client registered"
             );
-            json(StatusCode::CREATED, reg.response.to_string())
+            json(StatusCode::CREATED, response.to_string())
         }
         Err((code, d)) => oauth_error(code, d),
     }

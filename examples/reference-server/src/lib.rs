@@ -28,8 +28,11 @@
 //!
 //! # What a multi-instance deployment still needs
 //! The grant store and the rate-limit store are behind their traits and chosen by `--store`.
-//! Registered clients and pending consents live in this process's memory; a deployment with
-//! several instances needs both in a shared store as well (see the crate's report).
+//! With `postgres://` registered clients are kept in the database too (the process's map only
+//! caches them), so every instance knows every client. Pending consent pages live in this
+//! process's memory, and so do clients with `redis://`: several instances behind one address
+//! need sticky sessions for the consent step, and a Redis deployment registers clients per
+//! instance.
 #![forbid(unsafe_code)]
 // Handlers return `Result<_, Response>`: the error is the response to send, built once on a cold
 // path, so boxing it would only add an allocation.
@@ -63,7 +66,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use state::{Shared, open_stores};
+pub use state::{Shared, Stores, open_stores};
 
 use crate::config::{ConfigError, Settings, check_issuer};
 use crate::respond::{MAX_FORM_BYTES, MAX_REGISTRATION_BYTES};

@@ -49,28 +49,41 @@ pub struct Shared {
 /// The path of the demo protected resource.
 pub(crate) const RESOURCE_PATH: &str = "/api/me";
 
-/// The grant store and the rate-limit store `--store` names, connected (and, for PostgreSQL,
-/// with its schema checked or migrated).
+/// The stores `--store` names, connected.
+#[derive(Debug)]
+pub struct Stores {
+    /// Grants.
+    pub grants: Arc<dyn GrantStore>,
+    /// Rate-limit state.
+    pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Registered clients, when they are kept in PostgreSQL (else in this process's memory).
+    pub clients: Option<portcullis_postgres::PostgresClientStore>,
+}
+
+/// The stores `--store` names, connected (and, for PostgreSQL, with its schema checked or
+/// migrated).
 ///
 /// # Errors
 /// A [`ConfigError`] with the store's own one-line message (URLs shown without passwords).
 pub async fn open_stores(
     settings: &Settings,
     clock: Arc<dyn Clock>,
-) -> Result<(Arc<dyn GrantStore>, Arc<dyn RateLimitStore>), ConfigError> {
+) -> Result<Stores, ConfigError> {
     match &settings.store {
-        StoreSpec::Memory => Ok((
-            Arc::new(MemoryGrantStore::new()),
-            Arc::new(MemoryStore::builder().build(clock)),
-        )),
+        StoreSpec::Memory => Ok(Stores {
+            grants: Arc::new(MemoryGrantStore::new()),
+            rate_limits: Arc::new(MemoryStore::builder().build(clock)),
+            clients: None,
+        }),
         StoreSpec::Redis(url) => {
             let conn = portcullis_redis::RedisConnection::connect_url(url)
                 .await
                 .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
-            Ok((
-                Arc::new(portcullis_redis::RedisGrantStore::new(conn.clone())),
-                Arc::new(portcullis_redis::RedisRateLimitStore::new(conn)),
-            ))
+            Ok(Stores {
+                grants: Arc::new(portcullis_redis::RedisGrantStore::new(conn.clone())),
+                rate_limits: Arc::new(portcullis_redis::RedisRateLimitStore::new(conn)),
+                clients: None,
+            })
         }
         StoreSpec::Postgres(url) => {
             let store = portcullis_postgres::PostgresGrantStore::connect(
@@ -94,10 +107,11 @@ pub async fn open_stores(
                 "rate limits are kept in this process's memory with a postgres:// store: \
                  each instance counts on its own (use a redis:// store to share them)"
             );
-            Ok((
-                Arc::new(store),
-                Arc::new(MemoryStore::builder().build(clock)),
-            ))
+            Ok(Stores {
+                clients: Some(store.clients()),
+                grants: Arc::new(store),
+                rate_limits: Arc::new(MemoryStore::builder().build(clock)),
+            })
         }
     }
 }
@@ -114,8 +128,13 @@ impl Shared {
         issuer: String,
         local: SocketAddr,
         clock: Arc<dyn Clock>,
-        (store, rate_store): (Arc<dyn GrantStore>, Arc<dyn RateLimitStore>),
+        stores: Stores,
     ) -> Result<Arc<Self>, ConfigError> {
+        let Stores {
+            grants: store,
+            rate_limits: rate_store,
+            clients: client_store,
+        } = stores;
         let keyring = match &settings.hmac {
             Some((current, previous)) => Keyring::from_values(
                 current.expose_secret(),
@@ -176,7 +195,7 @@ impl Shared {
             resource_metadata,
             grants,
             hasher,
-            clients: ClientRegistry::default(),
+            clients: ClientRegistry::new(client_store),
             consents: ConsentStore::default(),
             sessions,
             session_cookie: settings.session_cookie.clone(),

@@ -66,7 +66,26 @@ fn read_form(
 }
 
 /// Authenticate the client or answer with the right refusal.
-fn client(shared: &Shared, headers: &HeaderMap, params: &Params) -> Result<Arc<Client>, Response> {
+async fn client(
+    shared: &Shared,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Arc<Client>, Response> {
+    // With a database, a client registered through another server is loaded first.
+    let mut ids: Vec<String> = Vec::with_capacity(2);
+    if let Ok(Some(id)) = params.single("client_id") {
+        ids.push(id.to_owned());
+    }
+    if let Ok(Some((id, _))) = clients::basic_credentials(headers) {
+        ids.push(id);
+    }
+    for id in &ids {
+        shared
+            .clients
+            .warm(id)
+            .await
+            .map_err(|e| oauth_json(&portcullis_rotation::RotationError::Store(e).oauth_error()))?;
+    }
     clients::authenticate(&shared.clients, &shared.hasher, headers, params).map_err(|e| match e {
         AuthError::Malformed(d) => oauth_error(ErrorCode::InvalidRequest, d),
         AuthError::Failed => {
@@ -147,7 +166,7 @@ async fn token_inner(
             "only authorization_code and refresh_token are supported",
         ));
     }
-    let client = client(shared, headers, &params)?;
+    let client = client(shared, headers, &params).await?;
     // RFC 8707: a resource at the token endpoint must be one the grant holds.
     if params.all("resource").next().is_some() {
         let asked = crate::authorize::resources(shared, &params).map_err(|e| oauth_json(&e))?;
@@ -277,7 +296,7 @@ pub(crate) async fn revoke(
                 "a parameter is repeated",
             ));
         }
-        let client = client(&shared, &headers, &params)?;
+        let client = client(&shared, &headers, &params).await?;
         let token = required(&params, "token")?;
         // §2.1: the hint is only a hint; an unknown hint is ignored (§2.2 still answers 200).
         let hint = optional(&params, "token_type_hint")?;
@@ -326,7 +345,7 @@ pub(crate) async fn introspect(
 ) -> Response {
     let inner = async {
         let params = read_form(&headers, &uri, body)?;
-        let client = client(&shared, &headers, &params)?;
+        let client = client(&shared, &headers, &params).await?;
         if !client.is_confidential() {
             // §2.1: the caller must be authorized; a public client proves nothing.
             return Err(invalid_client());

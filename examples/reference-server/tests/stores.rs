@@ -122,3 +122,38 @@ async fn an_unreachable_store_stops_the_start_with_one_line() {
         assert!(!err.contains('\n'), "{err}");
     }
 }
+
+/// With `--store postgres://…` registered clients are kept in the database: a client registered
+/// through one server is known to another server on the same database.
+// covers 7591-3.2.1-a (on a shared store)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_registered_through_one_server_are_known_to_another_on_postgres() {
+    let Some(url) = service("DATABASE_URL") else {
+        return;
+    };
+    let a = start(&["--store", &url, "--migrate"]).await;
+    let b = start(&["--store", &url]).await;
+    let c = a.public_client().await;
+    let token_req = |client_id: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", "pca_unknown".to_owned()),
+            ("client_id", client_id.to_owned()),
+            ("redirect_uri", CB.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ]
+    };
+    let as_pairs = |v: &[(&'static str, String)]| -> Vec<(&'static str, String)> { v.to_vec() };
+    // On B the client authenticates (a bad code is invalid_grant, not invalid_client)...
+    let req = as_pairs(&token_req(&c.id));
+    let pairs: Vec<(&str, &str)> = req.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(error_of(b.token(&pairs).await, 400).await, "invalid_grant");
+    // ...while a client nobody registered is still refused.
+    let req = as_pairs(&token_req("pcl_00000000000000000000000000000000"));
+    let pairs: Vec<(&str, &str)> = req.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(error_of(b.token(&pairs).await, 401).await, "invalid_client");
+    // /authorize on B knows it too: an anonymous user is sent to sign in, not shown the
+    // "not registered" page.
+    let r = b.get_authorize(&b.authorize_query(&c.id, &[]), None).await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+}
