@@ -177,6 +177,11 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub store: String,
+    /// Where rate-limit state is kept: `memory` or a redis:// URL. Default: the Redis of a
+    /// redis:// `--store`, otherwise this process's memory. With a postgres:// store, a Redis
+    /// here shares the limits between instances.
+    #[arg(long, env = "PORTCULLIS_RATELIMIT_STORE", hide_env_values = true)]
+    pub ratelimit_store: Option<String>,
     /// With a postgres:// store: apply the missing schema migrations at start (otherwise the
     /// schema is only checked, and a missing or older one stops the start).
     #[arg(long, env = "PORTCULLIS_MIGRATE")]
@@ -280,6 +285,13 @@ impl fmt::Debug for Cli {
                 &secret(&self.hmac_previous_secrets),
             )
             .field("store", &store)
+            .field(
+                "ratelimit_store",
+                &self
+                    .ratelimit_store
+                    .as_deref()
+                    .map(|s| StoreSpec::parse(s).map_or("<invalid>", |s| s.kind())),
+            )
             .field("migrate", &self.migrate)
             .field("upstream_issuer", &self.upstream_issuer)
             .field("upstream_jwks_url", &self.upstream_jwks_url)
@@ -419,6 +431,8 @@ pub struct Settings {
     )>,
     /// The store.
     pub store: StoreSpec,
+    /// Where rate limits are kept when not as `store` says (`--ratelimit-store`): memory or Redis.
+    pub ratelimit_store: Option<StoreSpec>,
     /// Apply PostgreSQL migrations at start.
     pub migrate: bool,
     /// The upstream IdP.
@@ -534,6 +548,17 @@ impl Settings {
             }
         };
         let store = StoreSpec::parse(&cli.store)?;
+        let ratelimit_store = match cli.ratelimit_store.as_deref().map(StoreSpec::parse) {
+            None => None,
+            Some(Ok(StoreSpec::Postgres(_))) => {
+                return Err(ConfigError::new(
+                    "--ratelimit-store must be `memory` or a redis:// URL",
+                ));
+            }
+            Some(spec) => Some(spec.map_err(|_| {
+                ConfigError::new("--ratelimit-store must be `memory` or a redis:// URL")
+            })?),
+        };
         let upstream = if cli.dev {
             Upstream::Dev
         } else {
@@ -619,6 +644,7 @@ impl Settings {
             issuer,
             hmac,
             store,
+            ratelimit_store,
             migrate: cli.migrate,
             upstream,
             session_cookie: cookie.to_owned(),
@@ -683,6 +709,30 @@ mod tests {
         let mut all = vec!["reference-server"];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn ratelimit_store_is_memory_or_redis() {
+        let read = |v: &str| Settings::from_cli(&cli(&["--dev", "--ratelimit-store", v]));
+        assert_eq!(
+            read("redis://127.0.0.1:6379").unwrap().ratelimit_store,
+            Some(StoreSpec::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert_eq!(
+            read("memory").unwrap().ratelimit_store,
+            Some(StoreSpec::Memory)
+        );
+        for bad in ["postgres://u@h/db", "mysql://x"] {
+            let err = read(bad).unwrap_err().to_string();
+            assert!(err.contains("--ratelimit-store"), "{err}");
+            assert!(!err.contains("u@h"), "{err}");
+        }
+        assert_eq!(
+            Settings::from_cli(&cli(&["--dev"]))
+                .unwrap()
+                .ratelimit_store,
+            None
+        );
     }
 
     #[test]

@@ -69,10 +69,10 @@ pub async fn open_stores(
     settings: &Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<Stores, ConfigError> {
-    match &settings.store {
+    let mut stores = match &settings.store {
         StoreSpec::Memory => Ok(Stores {
             grants: Arc::new(MemoryGrantStore::new()),
-            rate_limits: Arc::new(MemoryStore::builder().build(clock)),
+            rate_limits: Arc::new(MemoryStore::builder().build(Arc::clone(&clock))),
             clients: None,
         }),
         StoreSpec::Redis(url) => {
@@ -103,17 +103,31 @@ pub async fn open_stores(
                 .check_schema()
                 .await
                 .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
-            tracing::warn!(
-                "rate limits are kept in this process's memory with a postgres:// store: \
-                 each instance counts on its own (use a redis:// store to share them)"
-            );
+            if settings.ratelimit_store.is_none() {
+                tracing::warn!(
+                    "rate limits are kept in this process's memory with a postgres:// store: \
+                     each instance counts on its own (--ratelimit-store redis://… shares them)"
+                );
+            }
             Ok(Stores {
                 clients: Some(store.clients()),
                 grants: Arc::new(store),
-                rate_limits: Arc::new(MemoryStore::builder().build(clock)),
+                rate_limits: Arc::new(MemoryStore::builder().build(Arc::clone(&clock))),
             })
         }
+    }?;
+    match &settings.ratelimit_store {
+        None => {}
+        Some(StoreSpec::Redis(url)) => {
+            let conn = portcullis_redis::RedisConnection::connect_url(url)
+                .await
+                .map_err(|e| ConfigError::new(format!("--ratelimit-store: {e}")))?;
+            stores.rate_limits = Arc::new(portcullis_redis::RedisRateLimitStore::new(conn));
+        }
+        // `memory` (a postgres:// URL is refused when the settings are read).
+        Some(_) => stores.rate_limits = Arc::new(MemoryStore::builder().build(clock)),
     }
+    Ok(stores)
 }
 
 impl Shared {

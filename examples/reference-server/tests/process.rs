@@ -206,6 +206,7 @@ async fn logs_carry_security_events_but_no_secrets_and_sigterm_stops_gracefully(
         running: None,
         base: format!("http://{addr}"),
         http: client(),
+        user_suffix: String::new(),
     };
     let c = s.public_client().await;
     let rs = s.confidential_client("client_secret_basic").await;

@@ -157,3 +157,41 @@ async fn clients_registered_through_one_server_are_known_to_another_on_postgres(
     let r = b.get_authorize(&b.authorize_query(&c.id, &[]), None).await;
     assert!(r.status().is_redirection(), "{}", r.status());
 }
+
+/// `--store postgres://… --ratelimit-store redis://…`: two servers on one database share one
+/// rate-limit budget through Redis (a separate logical database, so other tests' counters for
+/// 127.0.0.1 do not mix in; a one-second window, so reruns start clean).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_servers_share_rate_limits_through_redis() {
+    let (Some(db), Some(redis)) = (service("DATABASE_URL"), service("REDIS_URL")) else {
+        return;
+    };
+    let redis = format!("{}/9", redis.trim_end_matches('/'));
+    let args = |migrate: bool| {
+        let mut a = vec![
+            "--store",
+            db.as_str(),
+            "--ratelimit-store",
+            redis.as_str(),
+            "--token-rate-limit",
+            "3/s",
+        ];
+        if migrate {
+            a.push("--migrate");
+        }
+        a
+    };
+    let a = start_exact(&args(true), None).await;
+    let b = start_exact(&args(false), None).await;
+    let junk = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "pcr_junk"),
+        ("client_id", "pcl_nobody"),
+    ];
+    // Three requests across both servers use up the shared burst of 3...
+    for s in [&a, &b, &a] {
+        assert_eq!(s.token(&junk).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    // ...so the fourth is refused whichever server gets it.
+    assert_eq!(b.token(&junk).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -30,6 +30,10 @@ pub struct Srv {
     pub running: Option<reference_server::Running>,
     pub base: String,
     pub http: Client,
+    /// Appended to user names on a shared store (`PORTCULLIS_E2E_STORE`), where every test
+    /// server and every earlier run share one database: logging out `alice` must revoke only
+    /// this test's grants. Empty on the memory store.
+    pub user_suffix: String,
 }
 
 impl Drop for Srv {
@@ -50,8 +54,35 @@ pub const RELAXED: &[&str] = &[
     "100000/min",
 ];
 
+/// `PORTCULLIS_E2E_STORE`: when set (a `postgres://` or `redis://` URL), every test server that
+/// does not name its own `--store` runs on that store instead of memory, so the whole suite can
+/// be run once per shared store.
+pub fn e2e_store() -> Option<String> {
+    std::env::var("PORTCULLIS_E2E_STORE")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// The store kind `/healthz` names for the servers of this run.
+pub fn e2e_store_kind() -> &'static str {
+    match e2e_store() {
+        Some(u) if u.starts_with("postgres") => "postgres",
+        Some(_) => "redis",
+        None => "memory",
+    }
+}
+
 pub fn settings(extra: &[&str]) -> Settings {
     let mut args = vec!["reference-server", "--dev", "--listen", "127.0.0.1:0"];
+    let store = e2e_store();
+    if let Some(url) = &store
+        && !extra.contains(&"--store")
+    {
+        args.extend_from_slice(&["--store", url.as_str()]);
+        if url.starts_with("postgres") {
+            args.push("--migrate");
+        }
+    }
     args.extend_from_slice(extra);
     Settings::from_cli(&Cli::try_parse_from(args).unwrap()).unwrap()
 }
@@ -69,10 +100,18 @@ pub async fn start_exact(args: &[&str], clock: Option<Arc<dyn Clock>>) -> Srv {
         None => reference_server::start(s).await.unwrap(),
     };
     let base = running.issuer().to_owned();
+    let user_suffix = if e2e_store().is_some() {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        format!("-{}", hex::encode(b))
+    } else {
+        String::new()
+    };
     Srv {
         running: Some(running),
         base,
         http: client(),
+        user_suffix,
     }
 }
 
@@ -161,12 +200,17 @@ impl Srv {
     }
 
     /// Sign in at the development IdP; returns the `Cookie` header value.
+    /// The user name the server sees for `user` (see [`Srv::user_suffix`]).
+    pub fn user(&self, user: &str) -> String {
+        format!("{user}{}", self.user_suffix)
+    }
+
     pub async fn login(&self, user: &str) -> String {
         let r = self
             .http
             .post(self.url("/dev/login"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("username", user)]))
+            .body(form(&[("username", &self.user(user))]))
             .send()
             .await
             .unwrap();
