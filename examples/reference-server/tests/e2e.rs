@@ -1514,6 +1514,7 @@ async fn audience_is_checked_against_the_resource() {
 /// Tests that move (or freeze) a manual clock cannot run on Redis: its store takes time from the
 /// server's `TIME` (portcullis-redis' default), which a manual clock does not move; and on one
 /// Redis every test server's per-IP limiter state for 127.0.0.1 is shared.
+#[allow(clippy::print_stderr)] // saying why a test is skipped is the point
 fn skip_on_redis_time(test: &str) -> bool {
     let skip = e2e_store_kind() == "redis";
     if skip {
