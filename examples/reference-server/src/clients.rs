@@ -198,6 +198,11 @@ impl ClientRegistry {
         }
     }
 
+    /// Whether clients are kept in a database (so [`ClientRegistry::warm`] has work to do).
+    pub(crate) fn is_persistent(&self) -> bool {
+        self.backing.is_some()
+    }
+
     /// A client known to this process (call [`ClientRegistry::warm`] first to look in the
     /// database).
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Client>> {

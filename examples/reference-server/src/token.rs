@@ -71,20 +71,19 @@ async fn client(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Arc<Client>, Response> {
-    // With a database, a client registered through another server is loaded first.
-    let mut ids: Vec<String> = Vec::with_capacity(2);
-    if let Ok(Some(id)) = params.single("client_id") {
-        ids.push(id.to_owned());
-    }
-    if let Ok(Some((id, _))) = clients::basic_credentials(headers) {
-        ids.push(id);
-    }
-    for id in &ids {
-        shared
-            .clients
-            .warm(id)
-            .await
-            .map_err(|e| oauth_json(&portcullis_rotation::RotationError::Store(e).oauth_error()))?;
+    // With a database, a client registered through another server is loaded first (on the
+    // memory store there is nothing to load, and the hot path does no extra parsing).
+    if shared.clients.is_persistent() {
+        let body_id = params.single("client_id").ok().flatten().map(str::to_owned);
+        let basic_id = clients::basic_credentials(headers)
+            .ok()
+            .flatten()
+            .map(|(id, _)| id);
+        for id in body_id.iter().chain(basic_id.iter()) {
+            shared.clients.warm(id).await.map_err(|e| {
+                oauth_json(&portcullis_rotation::RotationError::Store(e).oauth_error())
+            })?;
+        }
     }
     clients::authenticate(&shared.clients, &shared.hasher, headers, params).map_err(|e| match e {
         AuthError::Malformed(d) => oauth_error(ErrorCode::InvalidRequest, d),

@@ -131,8 +131,11 @@ async fn clients_registered_through_one_server_are_known_to_another_on_postgres(
     let Some(url) = service("DATABASE_URL") else {
         return;
     };
-    let a = start(&["--store", &url, "--migrate"]).await;
-    let b = start(&["--store", &url]).await;
+    // One HMAC key for both, as instances of one deployment share it: the stored secret hashes
+    // must verify on either server.
+    let key = "shared-test-key-shared-test-key-shared!";
+    let a = start(&["--store", &url, "--migrate", "--hmac-secret", key]).await;
+    let b = start(&["--store", &url, "--hmac-secret", key]).await;
     let c = a.public_client().await;
     let token_req = |client_id: &str| {
         vec![
@@ -156,6 +159,22 @@ async fn clients_registered_through_one_server_are_known_to_another_on_postgres(
     // "not registered" page.
     let r = b.get_authorize(&b.authorize_query(&c.id, &[]), None).await;
     assert!(r.status().is_redirection(), "{}", r.status());
+    // A confidential client's secret hash survives the round trip through the database: B
+    // authenticates it with the right secret and refuses a wrong one.
+    let rs = a.confidential_client("client_secret_post").await;
+    assert_eq!(
+        b.introspect(&rs, "pct_junk").await,
+        json!({"active": false})
+    );
+    let wrong = form(&[
+        ("token", "pct_junk"),
+        ("client_id", &rs.id),
+        ("client_secret", "pcs_wrong"),
+    ]);
+    let r = b
+        .post_form("/introspect", &wrong, reqwest::header::HeaderMap::new())
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// `--store postgres://… --ratelimit-store redis://…`: two servers on one database share one
