@@ -58,12 +58,15 @@ pub fn pkce(stored: Option<&CodeChallenge>, proof: &VerifierProof) -> Result<(),
         (Some(_), VerifierProof::Absent) => Err(PkceError::MissingVerifier),
         (Some(_), VerifierProof::Malformed) => Err(PkceError::MalformedVerifier),
         (Some(challenge), VerifierProof::Present { s256, plain }) => {
-            let stored = challenge.as_str().as_bytes();
             let matches: bool = match challenge.method() {
-                ChallengeMethod::S256 => s256.as_str().as_bytes().ct_eq(stored).into(),
-                ChallengeMethod::Plain => plain
-                    .as_ref()
-                    .is_some_and(|p| p.expose_secret().as_bytes().ct_eq(stored).into()),
+                // portcullis-pkce's constant-time challenge equality.
+                ChallengeMethod::S256 => s256 == challenge,
+                ChallengeMethod::Plain => plain.as_ref().is_some_and(|p| {
+                    p.expose_secret()
+                        .as_bytes()
+                        .ct_eq(challenge.as_str().as_bytes())
+                        .into()
+                }),
                 // A method this crate does not know cannot be verified: fail closed.
                 _ => false,
             };
