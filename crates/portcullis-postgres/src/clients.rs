@@ -2,59 +2,11 @@
 
 use portcullis_core::UnixTime;
 use portcullis_hash::TokenHash;
-use portcullis_rotation::StoreError;
+use portcullis_rotation::{ClientRecord, ClientStore, StoreError};
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
-use subtle::{Choice, ConstantTimeEq as _};
 
 use crate::codec::{self, col, micros};
-
-/// A registered client as stored. The secret is only its keyed hash
-/// (`TokenHasher::hash(Purpose::ClientSecret, secret)`); the rest of the registered metadata
-/// the server keeps as a JSON document in `metadata`, which the store does not interpret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    /// The client id.
-    pub client_id: String,
-    /// The keyed hash of the client secret (current key at registration); `None` for a client
-    /// without a secret.
-    pub secret_hash: Option<TokenHash>,
-    /// `client_name`.
-    pub client_name: Option<String>,
-    /// The registered redirect URIs, compared by exact string equality.
-    pub redirect_uris: Vec<String>,
-    /// `grant_types`.
-    pub grant_types: Vec<String>,
-    /// `response_types`.
-    pub response_types: Vec<String>,
-    /// `token_endpoint_auth_method` (`none` for public clients, which never have a secret).
-    pub token_endpoint_auth_method: String,
-    /// The scope the client may request, if limited.
-    pub scope: Option<String>,
-    /// Any other registered metadata, as a JSON document (`{}` if none).
-    pub metadata: String,
-    /// When the client was registered.
-    pub created_at: UnixTime,
-    /// When the secret expires; `None`: never (`client_secret_expires_at: 0`).
-    pub secret_expires_at: Option<UnixTime>,
-}
-
-impl ClientRecord {
-    /// Whether the presented secret, hashed under every key of the ring (`candidates`, as
-    /// `TokenHasher::candidates(Purpose::ClientSecret, secret)` gives them), matches the stored
-    /// hash, and the secret has not expired at `now`. Every candidate is compared, in constant
-    /// time. A client without a stored secret never matches.
-    #[must_use]
-    pub fn secret_matches(&self, candidates: &[TokenHash], now: UnixTime) -> bool {
-        let Some(stored) = &self.secret_hash else {
-            return false;
-        };
-        let found = candidates
-            .iter()
-            .fold(Choice::from(0), |found, c| found | c.ct_eq(stored));
-        bool::from(found) && self.secret_expires_at.is_none_or(|at| now < at)
-    }
-}
 
 /// The client registry in PostgreSQL. Get one from
 /// [`PostgresGrantStore::clients`](crate::PostgresGrantStore::clients) (same pool), or build one
@@ -107,13 +59,12 @@ impl PostgresClientStore {
     pub const fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+}
 
-    /// Register a client.
-    ///
-    /// # Errors
-    /// [`StoreError::Duplicate`] if the id is taken; a backend failure otherwise (including a
-    /// public client with a secret, which the table refuses).
-    pub async fn insert(&self, client: &ClientRecord) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl ClientStore for PostgresClientStore {
+    async fn insert(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        client.validate().map_err(StoreError::backend)?;
         sqlx::query(
             "INSERT INTO portcullis_clients (client_id, client_secret_hash, client_name, \
              redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope, \
@@ -137,11 +88,7 @@ impl PostgresClientStore {
         Ok(())
     }
 
-    /// The client registered under `client_id`.
-    ///
-    /// # Errors
-    /// A backend failure.
-    pub async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM portcullis_clients WHERE client_id = $1"
         )))
@@ -152,12 +99,7 @@ impl PostgresClientStore {
         row.as_ref().map(record).transpose()
     }
 
-    /// Replace a client's secret hash (secret rotation) and its expiry; returns whether the
-    /// client exists.
-    ///
-    /// # Errors
-    /// A backend failure.
-    pub async fn set_secret(
+    async fn set_secret(
         &self,
         client_id: &str,
         secret_hash: Option<TokenHash>,
@@ -177,12 +119,7 @@ impl PostgresClientStore {
         Ok(n == 1)
     }
 
-    /// Delete a client; returns whether it existed. Its grants are not touched: revoke them
-    /// with `GrantService::revoke_client`.
-    ///
-    /// # Errors
-    /// A backend failure.
-    pub async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
         let n = sqlx::query("DELETE FROM portcullis_clients WHERE client_id = $1")
             .bind(client_id)
             .execute(&self.pool)
@@ -192,52 +129,11 @@ impl PostgresClientStore {
         Ok(n == 1)
     }
 
-    /// How many clients are registered.
-    ///
-    /// # Errors
-    /// A backend failure.
-    pub async fn count(&self) -> Result<u64, StoreError> {
+    async fn count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM portcullis_clients")
             .fetch_one(&self.pool)
             .await
             .map_err(store_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client(secret: Option<TokenHash>) -> ClientRecord {
-        ClientRecord {
-            client_id: "c".into(),
-            secret_hash: secret,
-            client_name: None,
-            redirect_uris: vec!["https://c.example/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            response_types: vec!["code".into()],
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            scope: None,
-            metadata: "{}".into(),
-            created_at: UnixTime::from_secs(1),
-            secret_expires_at: None,
-        }
-    }
-
-    #[test]
-    fn secret_matching() {
-        let now = UnixTime::from_secs(10);
-        let s = TokenHash::from_bytes([1; 32]);
-        let other = TokenHash::from_bytes([2; 32]);
-        assert!(client(Some(s)).secret_matches(&[other, s], now));
-        assert!(!client(Some(s)).secret_matches(&[other], now));
-        assert!(!client(Some(s)).secret_matches(&[], now));
-        assert!(!client(None).secret_matches(&[s], now));
-        let mut expiring = client(Some(s));
-        expiring.secret_expires_at = Some(now);
-        assert!(!expiring.secret_matches(&[s], now));
-        expiring.secret_expires_at = Some(UnixTime::from_secs(11));
-        assert!(expiring.secret_matches(&[s], now));
     }
 }

@@ -48,7 +48,7 @@
 //! use portcullis_core::SystemClock;
 //! use portcullis_hash::{Keyring, TokenHasher};
 //! use portcullis_postgres::{PostgresGrantStore, PostgresOptions};
-//! use portcullis_rotation::{GrantService, GrantStore, RotationPolicy};
+//! use portcullis_rotation::{ClientStore as _, GrantService, GrantStore, RotationPolicy};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,7 +66,7 @@
 //! );
 //! // Once in a while (a timer task): drop expired and revoked records, a bounded batch at a time.
 //! while service.purge(1_000).await?.more {}
-//! // The client registry lives in the same database.
+//! // The client registry lives in the same database (a `ClientStore`).
 //! let registered = store.clients().count().await?;
 //! # let _ = registered;
 //! # Ok(())
@@ -101,11 +101,13 @@ mod schema;
 mod sql;
 mod store;
 
-pub use clients::{ClientRecord, PostgresClientStore};
+pub use clients::PostgresClientStore;
 pub use error::PostgresError;
 pub use options::{
     DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_APPLICATION_NAME, DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_PING_AFTER_IDLE, DEFAULT_STATEMENT_TIMEOUT, PostgresOptions,
 };
+/// A registered client as stored (defined in `portcullis-rotation`, shared by every store).
+pub use portcullis_rotation::ClientRecord;
 pub use schema::{MIGRATIONS, MIGRATIONS_TABLE, MigrationScript, SCHEMA_VERSION, migrator};
 pub use store::{PostgresGrantStore, PostgresStats};

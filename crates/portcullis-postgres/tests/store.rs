@@ -7,10 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::UnixTime;
-use portcullis_hash::{Purpose, TokenHash};
-use portcullis_postgres::{ClientRecord, PostgresGrantStore};
-use portcullis_rotation::conformance::{CLIENT, Harness, USER};
+use portcullis_hash::TokenHash;
+use portcullis_postgres::PostgresGrantStore;
+use portcullis_rotation::conformance::{self, CLIENT, Harness, USER};
 use portcullis_rotation::{
     BindingPolicy, BindingProof, GrantStore, Lifetimes, RefreshOutcome, RefreshRotation,
     RotationPolicy, StoreError,
@@ -210,81 +209,14 @@ async fn the_database_refuses_a_second_live_refresh_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_registry() {
+async fn client_registry_passes_the_client_check() {
     let Some(url) = common::database("client_registry").await else {
         return;
     };
     let schema = common::TestSchema::create(&url).await;
     let store = schema.store().await;
-    let clients = store.clients();
-    let hasher = portcullis_hash::TokenHasher::new(
-        portcullis_hash::Keyring::from_values("0123456789abcdef0123456789abcdef", None).unwrap(),
-    );
-    let secret = "s3cret-client-secret";
-    let record = ClientRecord {
-        client_id: "client-1".into(),
-        secret_hash: Some(hasher.hash(Purpose::ClientSecret, secret.as_bytes())),
-        client_name: Some("Demo".into()),
-        redirect_uris: vec!["https://app.example/cb".into()],
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        response_types: vec!["code".into()],
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        scope: Some("read write".into()),
-        metadata: r#"{"logo_uri":"https://app.example/logo.png"}"#.into(),
-        created_at: UnixTime::from_secs(1_700_000_000),
-        secret_expires_at: None,
-    };
-    clients.insert(&record).await.unwrap();
-    assert!(matches!(
-        clients.insert(&record).await,
-        Err(StoreError::Duplicate)
-    ));
-    let got = clients.get("client-1").await.unwrap().unwrap();
-    assert_eq!(got, record);
-    let now = UnixTime::from_secs(1_700_000_001);
-    let candidates: Vec<TokenHash> = hasher
-        .candidates(Purpose::ClientSecret, secret.as_bytes())
-        .collect();
-    assert!(got.secret_matches(&candidates, now));
-    let wrong: Vec<TokenHash> = hasher.candidates(Purpose::ClientSecret, b"wrong").collect();
-    assert!(!got.secret_matches(&wrong, now));
-    assert!(clients.get("nobody").await.unwrap().is_none());
-
-    // A public client never has a secret: the table refuses one.
-    let public = ClientRecord {
-        client_id: "public-1".into(),
-        token_endpoint_auth_method: "none".into(),
-        ..record.clone()
-    };
-    assert!(clients.insert(&public).await.is_err());
-    clients
-        .insert(&ClientRecord {
-            secret_hash: None,
-            ..public
-        })
+    conformance::client_store(Arc::new(store.clients()))
         .await
         .unwrap();
-    assert_eq!(clients.count().await.unwrap(), 2);
-
-    // Secret rotation and deletion.
-    let new_hash = hasher.hash(Purpose::ClientSecret, b"rotated");
-    assert!(
-        clients
-            .set_secret(
-                "client-1",
-                Some(new_hash),
-                Some(UnixTime::from_secs(1_800_000_000))
-            )
-            .await
-            .unwrap()
-    );
-    let got = clients.get("client-1").await.unwrap().unwrap();
-    assert!(!got.secret_matches(&candidates, now));
-    assert!(got.secret_matches(&[new_hash], now));
-    assert!(!got.secret_matches(&[new_hash], UnixTime::from_secs(1_800_000_000)));
-    assert!(!clients.set_secret("nobody", None, None).await.unwrap());
-    assert!(clients.delete("client-1").await.unwrap());
-    assert!(!clients.delete("client-1").await.unwrap());
-    assert_eq!(clients.count().await.unwrap(), 1);
     schema.drop_schema().await;
 }

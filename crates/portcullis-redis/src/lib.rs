@@ -2,7 +2,9 @@
 //! (the rotation crate's [`GrantStore`](portcullis_rotation::GrantStore)) and
 //! [`RedisRateLimitStore`] keeps rate-limit state (the rate limiter's
 //! [`RateLimitStore`](portcullis_ratelimit::RateLimitStore)), so that several server
-//! processes share one set of grants and one budget per client.
+//! processes share one set of grants and one budget per client; [`RedisClientStore`] keeps
+//! registered clients (the rotation crate's [`ClientStore`](portcullis_rotation::ClientStore)),
+//! so that every process knows the clients registered through any of them.
 //!
 //! # How it stays correct
 //!
@@ -83,12 +85,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
+mod clients;
 mod connection;
 mod error;
 mod grant;
 mod keys;
 mod ratelimit;
 
+pub use clients::RedisClientStore;
 pub use connection::{
     CLUSTER_SCHEME, ConnectError, ConnectOptions, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_RECONNECT_ATTEMPTS, DEFAULT_RESPONSE_TIMEOUT, RedisConnection, RoundTripCounter,

@@ -79,6 +79,12 @@ async fn cluster_conformance_suites() {
         "{report}"
     );
 
+    // the client registry (one hash tag: every write is one script on Cluster too)
+    let store = portcullis_redis::RedisClientStore::new(conn.clone())
+        .with_prefix(&common::prefix("ccl"))
+        .unwrap();
+    conformance::client_store(Arc::new(store)).await.unwrap();
+
     let clock = ManualClock::at_secs(0);
     let (c, p, factory_conn) = (clock.clone(), common::prefix("crl"), conn.clone());
     portcullis_ratelimit::conformance::run(

@@ -23,12 +23,13 @@ use portcullis_core::{ErrorCode, ManualClock, UnixTime};
 use portcullis_hash::{Keyring, OpaqueToken, Purpose, TokenHasher, TokenPrefix};
 use portcullis_ratelimit::{Check, Limit, Quota, RateLimitStore};
 use portcullis_redis::{
-    RedisConnection, RedisGrantStore, RedisRateLimitStore, RoundTripCounter, RoundTrips, TimeSource,
+    RedisClientStore, RedisConnection, RedisGrantStore, RedisRateLimitStore, RoundTripCounter,
+    RoundTrips, TimeSource,
 };
 use portcullis_rotation::conformance::{self, CLIENT, Harness, TEST_KEY, USER};
 use portcullis_rotation::{
-    BindingContext, GrantService, GrantStore, RefreshRequest, RevocationReason, RotationError,
-    RotationPolicy, TokenKind, TokenPair,
+    BindingContext, ClientStore as _, GrantService, GrantStore, RefreshRequest, RevocationReason,
+    RotationError, RotationPolicy, TokenKind, TokenPair,
 };
 
 fn grant_store(conn: &RedisConnection, prefix: &str, time: TimeSource) -> RedisGrantStore {
@@ -55,6 +56,46 @@ async fn rotation_conformance_suite() {
     common::clean(&conn, &root).await;
     assert!(report.is_success(), "{report}");
     eprintln!("{report}");
+}
+
+/// The client registry's check (the rotation crate's `client_store`), and one round trip per
+/// operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_store_check() {
+    let Some((_, conn)) = common::redis("client_store_check").await else {
+        return;
+    };
+    let root = common::prefix("cl");
+    let store = RedisClientStore::new(conn.clone())
+        .with_prefix(&root)
+        .unwrap();
+    conformance::client_store(Arc::new(store)).await.unwrap();
+    // one round trip per operation, counted at the connection
+    let counter = RoundTripCounter::new();
+    let store = RedisClientStore::new(conn.counting(&counter))
+        .with_prefix(&root)
+        .unwrap();
+    let record = portcullis_rotation::ClientRecord {
+        client_id: "rt-client".into(),
+        secret_hash: None,
+        client_name: None,
+        redirect_uris: vec!["https://c.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: "none".into(),
+        scope: None,
+        metadata: "{}".into(),
+        created_at: UnixTime::from_secs(1),
+        secret_expires_at: None,
+    };
+    let _ = counter.take();
+    store.insert(&record).await.unwrap();
+    assert_eq!(counter.take().requests, 1);
+    assert!(store.get("rt-client").await.unwrap().is_some());
+    assert_eq!(counter.take().requests, 1);
+    assert!(store.delete("rt-client").await.unwrap());
+    assert_eq!(counter.take().requests, 1);
+    common::clean(&conn, &root).await;
 }
 
 /// Checks that never move the suite's clock nor give a store a time of their own. On the

@@ -155,6 +155,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod clients;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod decide;
@@ -168,6 +169,7 @@ mod scope;
 mod service;
 mod store;
 
+pub use clients::{ClientRecord, ClientStore, InvalidClient, MAX_CLIENT_ID_LEN, MemoryClientStore};
 pub use error::{GrantFailure, RotationError};
 pub use events::{EventSink, NoEvents, RecordingSink, SecurityEvent};
 pub use ids::{FamilyId, HashPrefix};

@@ -53,3 +53,50 @@ fn every_invariant_has_a_named_check() {
     unique.dedup();
     assert_eq!(unique.len(), names.len(), "duplicate check names");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_client_store_passes_the_client_check() {
+    let store = std::sync::Arc::new(portcullis_rotation::MemoryClientStore::new());
+    conformance::client_store(store).await.unwrap();
+}
+
+/// The client check is not a test that cannot fail: a store that forgets duplicates fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_check_catches_a_store_that_accepts_duplicates() {
+    use portcullis_core::UnixTime;
+    use portcullis_hash::TokenHash;
+    use portcullis_rotation::{ClientRecord, ClientStore, MemoryClientStore, StoreError};
+
+    #[derive(Debug, Default)]
+    struct Forgetful(MemoryClientStore);
+    #[async_trait::async_trait]
+    impl ClientStore for Forgetful {
+        async fn insert(&self, c: &ClientRecord) -> Result<(), StoreError> {
+            match self.0.insert(c).await {
+                Err(StoreError::Duplicate) => Ok(()),
+                other => other,
+            }
+        }
+        async fn get(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+            self.0.get(id).await
+        }
+        async fn set_secret(
+            &self,
+            id: &str,
+            h: Option<TokenHash>,
+            e: Option<UnixTime>,
+        ) -> Result<bool, StoreError> {
+            self.0.set_secret(id, h, e).await
+        }
+        async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+            self.0.delete(id).await
+        }
+        async fn count(&self) -> Result<u64, StoreError> {
+            self.0.count().await
+        }
+    }
+    let e = conformance::client_store(std::sync::Arc::new(Forgetful::default()))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("duplicate"), "{e}");
+}

@@ -2,8 +2,8 @@
 //! client authentication at the token, revocation and introspection endpoints.
 //!
 //! Client secrets are stored only as keyed hashes (`Purpose::ClientSecret`) and compared in
-//! constant time by `TokenHasher::verify`. The registry lives in memory, or in PostgreSQL with
-//! a `postgres://` store ([`ClientRegistry`]).
+//! constant time by `TokenHasher::verify`. The registry lives in memory, or in the store with a
+//! `postgres://` or `redis://` store ([`ClientRegistry`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -13,8 +13,7 @@ use base64::Engine as _;
 use portcullis_core::UnixTime;
 use portcullis_core::{ErrorCode, SecretString};
 use portcullis_hash::{OpaqueToken, Purpose, TokenHash, TokenHasher, TokenPrefix};
-use portcullis_postgres::{ClientRecord, PostgresClientStore};
-use portcullis_rotation::Scope;
+use portcullis_rotation::{ClientRecord, ClientStore, Scope};
 
 use crate::config::host_is_loopback;
 use crate::form::Params;
@@ -177,34 +176,35 @@ pub(crate) fn origin_of(uri: &str) -> Option<String> {
     Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
-/// The client registry: in memory, or in PostgreSQL with the memory map as its cache.
+/// The client registry: in memory, or in the store (a [`ClientStore`]: PostgreSQL's
+/// `portcullis_clients`, or Redis) with the memory map as its cache.
 ///
-/// With a `postgres://` store, registered clients are written to `portcullis_clients` before the
-/// registration is answered, so every server on the same database knows them; the map then only
+/// With a `postgres://` or `redis://` store, registered clients are written to the store before
+/// the registration is answered, so every server on the same store knows them; the map then only
 /// caches them. A client never changes after registration, so a cached client is never stale
 /// and dropping the cache loses nothing.
 #[derive(Debug, Default)]
 pub(crate) struct ClientRegistry {
     clients: RwLock<HashMap<String, Arc<Client>>>,
-    backing: Option<PostgresClientStore>,
+    backing: Option<Arc<dyn ClientStore>>,
 }
 
 impl ClientRegistry {
     /// A registry kept in `backing` when given, else in memory only.
-    pub(crate) fn new(backing: Option<PostgresClientStore>) -> Self {
+    pub(crate) fn new(backing: Option<Arc<dyn ClientStore>>) -> Self {
         Self {
             clients: RwLock::default(),
             backing,
         }
     }
 
-    /// Whether clients are kept in a database (so [`ClientRegistry::warm`] has work to do).
+    /// Whether clients are kept in a store (so [`ClientRegistry::warm`] has work to do).
     pub(crate) fn is_persistent(&self) -> bool {
         self.backing.is_some()
     }
 
     /// A client known to this process (call [`ClientRegistry::warm`] first to look in the
-    /// database).
+    /// store).
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Client>> {
         self.clients
             .read()
@@ -216,7 +216,7 @@ impl ClientRegistry {
     /// Make sure a client registered through another server is in the cache.
     ///
     /// # Errors
-    /// The database's error when it cannot be asked.
+    /// The store's error when it cannot be asked.
     pub(crate) async fn warm(&self, id: &str) -> Result<(), portcullis_rotation::StoreError> {
         let Some(backing) = &self.backing else {
             return Ok(());
@@ -230,10 +230,10 @@ impl ClientRegistry {
         Ok(())
     }
 
-    /// Register a client: into the database first when there is one, then the cache.
+    /// Register a client: into the store first when there is one, then the cache.
     ///
     /// # Errors
-    /// `temporarily_unavailable` when the database cannot store it or, in memory, when the
+    /// `temporarily_unavailable` when the store cannot keep it or, in memory, when the
     /// registry is full.
     pub(crate) async fn add(
         &self,
@@ -266,7 +266,7 @@ impl ClientRegistry {
         Ok(client)
     }
 
-    /// Cache a client of the database; a full cache is emptied first (it only caches).
+    /// Cache a client of the store; a full cache is emptied first (it only caches).
     fn cache(&self, client: Arc<Client>) {
         let mut map = self.clients.write().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= MAX_CLIENTS {

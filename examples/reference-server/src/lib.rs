@@ -28,11 +28,10 @@
 //!
 //! # What a multi-instance deployment still needs
 //! The grant store and the rate-limit store are behind their traits and chosen by `--store`.
-//! With `postgres://` registered clients are kept in the database too (the process's map only
-//! caches them), so every instance knows every client. Pending consent pages live in this
-//! process's memory, and so do clients with `redis://`: several instances behind one address
-//! need sticky sessions for the consent step, and a Redis deployment registers clients per
-//! instance.
+//! With `postgres://` or `redis://` registered clients are kept in the store too (the process's
+//! map only caches them), so every instance knows every client. Pending consent pages live in
+//! this process's memory: several instances behind one address need sticky sessions for the
+//! consent step.
 #![forbid(unsafe_code)]
 // Handlers return `Result<_, Response>`: the error is the response to send, built once on a cold
 // path, so boxing it would only add an allocation.

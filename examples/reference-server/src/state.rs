@@ -56,8 +56,9 @@ pub struct Stores {
     pub grants: Arc<dyn GrantStore>,
     /// Rate-limit state.
     pub rate_limits: Arc<dyn RateLimitStore>,
-    /// Registered clients, when they are kept in PostgreSQL (else in this process's memory).
-    pub clients: Option<portcullis_postgres::PostgresClientStore>,
+    /// Registered clients, when they are kept in the store (PostgreSQL or Redis) so that every
+    /// instance knows them; `None`: in this process's memory.
+    pub clients: Option<Arc<dyn portcullis_rotation::ClientStore>>,
 }
 
 /// The stores `--store` names, connected (and, for PostgreSQL, with its schema checked or
@@ -81,8 +82,10 @@ pub async fn open_stores(
                 .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
             Ok(Stores {
                 grants: Arc::new(portcullis_redis::RedisGrantStore::new(conn.clone())),
+                clients: Some(Arc::new(portcullis_redis::RedisClientStore::new(
+                    conn.clone(),
+                ))),
                 rate_limits: Arc::new(portcullis_redis::RedisRateLimitStore::new(conn)),
-                clients: None,
             })
         }
         StoreSpec::Postgres(url) => {
@@ -110,7 +113,7 @@ pub async fn open_stores(
                 );
             }
             Ok(Stores {
-                clients: Some(store.clients()),
+                clients: Some(Arc::new(store.clients())),
                 grants: Arc::new(store),
                 rate_limits: Arc::new(MemoryStore::builder().build(Arc::clone(&clock))),
             })

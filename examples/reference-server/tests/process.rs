@@ -14,7 +14,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use common::*;
@@ -264,4 +264,112 @@ async fn logs_carry_security_events_but_no_secrets_and_sigterm_stops_gracefully(
             "not structured: {line}"
         );
     }
+}
+
+fn srv_at(addr: &str, user_suffix: &str) -> Srv {
+    Srv {
+        running: None,
+        base: format!("http://{addr}"),
+        http: client(),
+        user_suffix: user_suffix.to_owned(),
+    }
+}
+
+/// Two server processes on one Redis (`--store redis://…`, one HMAC key, as instances of one
+/// deployment): a client registered through one is known to the other, a refresh token minted
+/// by one is refreshed by the other, 32 requests split between both race one refresh token
+/// (exactly one succeeds in all), and a replay seen by either revokes the family for both.
+// covers 6749-10.10-a, 9700-2.2.2-a (across processes)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_redis_share_grants_and_race_one_refresh_token() {
+    let Some(url) = service("REDIS_URL") else {
+        return;
+    };
+    let key = "two-process-test-key-two-process-test-key";
+    let mut args = vec![
+        "--dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--store",
+        url.as_str(),
+        "--hmac-secret",
+        key,
+    ];
+    args.extend_from_slice(RELAXED);
+    let (pa, addr_a) = Proc::spawn(&args);
+    let (pb, addr_b) = Proc::spawn(&args);
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).unwrap();
+    let suffix = format!("-{}", hex::encode(suffix));
+    let a = Arc::new(srv_at(&addr_a, &suffix));
+    let b = Arc::new(srv_at(&addr_b, &suffix));
+
+    // A client registered on A, a grant minted on A, refreshed on B.
+    let c = Arc::new(a.public_client().await);
+    let cookie = a.login("two-procs").await;
+    let (_, rt0) = a.tokens(&c, &cookie, &["profile"]).await;
+    let r = b.refresh(&c, &rt0).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json_body().await;
+    let rt1 = v["refresh_token"].as_str().unwrap().to_owned();
+    let at1 = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(a.me(&at1).await.status(), StatusCode::OK);
+
+    // 32 requests, half to each process, race rt1: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let s = Arc::clone(if i % 2 == 0 { &a } else { &b });
+        let (c, rt) = (Arc::clone(&c), rt1.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = s.refresh(&c, &rt).await;
+            (r.status(), r.json_body().await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (status, v): (StatusCode, Value) = t.await.unwrap();
+        match status {
+            StatusCode::OK => winners.push(v),
+            StatusCode::BAD_REQUEST => assert_eq!(v["error"], "invalid_grant"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    // The losers were replays: the family is revoked on both processes.
+    let won = winners[0]["refresh_token"].as_str().unwrap();
+    for s in [&a, &b] {
+        assert_eq!(
+            error_of(s.refresh(&c, won).await, 400).await,
+            "invalid_grant"
+        );
+    }
+    let won_at = winners[0]["access_token"].as_str().unwrap();
+    assert_eq!(b.me(won_at).await.status(), StatusCode::UNAUTHORIZED);
+
+    // A replay seen by B revokes a family rotated on A.
+    let (_, rt) = a.tokens(&c, &cookie, &["profile"]).await;
+    let v: Value = a.refresh(&c, &rt).await.json_body().await;
+    let (next_rt, next_at) = (
+        v["refresh_token"].as_str().unwrap().to_owned(),
+        v["access_token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        error_of(b.refresh(&c, &rt).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        error_of(a.refresh(&c, &next_rt).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(a.me(&next_at).await.status(), StatusCode::UNAUTHORIZED);
+
+    let (ok_a, _) = pa.terminate();
+    let (ok_b, log_b) = pb.terminate();
+    assert!(ok_a && ok_b);
+    assert!(
+        log_b.join("\n").contains("refresh_replay_detected"),
+        "B saw the replay and logged it"
+    );
 }

@@ -1,12 +1,12 @@
 //! The whole flow and the concurrent-refresh race on the shared stores, chosen by `--store`:
 //! Redis (`REDIS_URL`) and PostgreSQL (`DATABASE_URL`). Without the variable a test says it is
-//! skipped, unless `PORTCULLIS_REQUIRE_SERVICES=1`, where a missing service fails it.
+//! skipped, unless `PORTCULLIS_REQUIRE_SERVICES=1`, where a missing service fails it
+//! ([`common::service`]).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing,
-    clippy::print_stderr
+    clippy::indexing_slicing
 )]
 
 mod common;
@@ -16,21 +16,6 @@ use std::sync::Arc;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn service(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let required = std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "PORTCULLIS_REQUIRE_SERVICES=1 but {var} is not set"
-            );
-            eprintln!("SKIPPED: {var} is not set");
-            None
-        }
-    }
-}
 
 async fn flow_on(store: &str, kind: &str, extra: &[&str]) {
     let mut args = vec!["--store", store];

@@ -42,9 +42,11 @@ use crate::{
 };
 
 mod checks;
+mod clients;
 pub mod model;
 
 pub use checks::*;
+pub use clients::client_store;
 
 /// Why a check failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
     clippy::panic,
     clippy::string_slice,
     clippy::type_complexity,
+    clippy::print_stderr,
     dead_code,
     unreachable_pub
 )]
@@ -61,6 +62,23 @@ pub fn e2e_store() -> Option<String> {
     std::env::var("PORTCULLIS_E2E_STORE")
         .ok()
         .filter(|v| !v.is_empty())
+}
+
+/// The URL in `var` (`REDIS_URL`, `DATABASE_URL`), or `None` after printing that the test is
+/// skipped; with `PORTCULLIS_REQUIRE_SERVICES=1` a missing variable fails the test instead.
+pub fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let required = std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "PORTCULLIS_REQUIRE_SERVICES=1 but {var} is not set"
+            );
+            eprintln!("SKIPPED: {var} is not set");
+            None
+        }
+    }
 }
 
 /// The store kind `/healthz` names for the servers of this run.
