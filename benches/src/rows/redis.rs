@@ -49,11 +49,12 @@ const CLIENT_KEYS: usize = 1024;
 /// Concurrent tasks of the throughput rows.
 const TASKS: usize = 16;
 
-fn all_ids() -> [&'static str; 5] {
+fn all_ids() -> [&'static str; 6] {
     [
         VS_PING,
         VS_INCR,
         ROTATION_VS_PING,
+        FLOOR,
         DECISIONS_16,
         ROTATIONS_16,
     ]
@@ -258,12 +259,14 @@ pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
 
     if only(FLOOR) {
         // What any script with a rotation's arguments costs before it does anything: the
-        // EVALSHA call itself, its 3 keys and 21 arguments, and a 15-field reply.
-        let empty = redis::Script::new(
-            "return {'R', ARGV[4], 'user', 'client', ARGV[9], '2', 'read write', '[]', \
-             ARGV[11], ARGV[12], '0', '0', '0', '0', ''}",
-        );
+        // EVALSHA call itself, its 3 keys and 7 arguments, and a rotation's packed reply.
+        let empty = redis::Script::new(concat!(
+            r"return {'R\n' .. ARGV[4] .. '\n\n\n' .. ARGV[7] .. '\n2\nread write\n[]\n",
+            r"1797602451592120\n1796396451592623\n0\n0\n0\n0\n', 'user', 'client'}",
+        ));
         let h = "1c467c7e89654a0f6776c530dedd465b8c6b11c1e0d8c41f5709f8701887c621";
+        let packed =
+            format!("0\n\n0\n{h}\n{h}\n1209600000000\n3600000000\n0\n0\n0\nrevoke\n1\n0\n0\n0");
         let (ours, base) = compare(
             settings,
             || {
@@ -272,29 +275,7 @@ pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
                 for kind in ["r", "r", "a"] {
                     inv.key(format!("{prefix}:{kind}:{{{h}}}"));
                 }
-                for a in [
-                    prefix.as_str(),
-                    "",
-                    "1",
-                    "",
-                    "client-a",
-                    "0",
-                    "",
-                    "0",
-                    h,
-                    h,
-                    "3600000000",
-                    "600000000",
-                    "0",
-                    "0",
-                    "0",
-                    "revoke",
-                    "1",
-                    "0",
-                    "0",
-                    "0",
-                    h,
-                ] {
+                for a in [prefix.as_str(), "", "1", "", "client-a", packed.as_str(), h] {
                     inv.arg(a);
                 }
                 let _: Vec<String> = rt.block_on(inv.invoke_async(&mut c)).unwrap();

@@ -333,6 +333,27 @@ const fn kind_letter(kind: TokenKind) -> &'static str {
 struct Reply(Vec<String>);
 
 impl Reply {
+    /// A redemption's reply as packed by `reply` in `grant_redeem.lua`: the fields joined by
+    /// `'\n'`, then (for a reply naming a family) its user and client, which take positions 2
+    /// and 3.
+    fn unpack(raw: Vec<String>) -> Result<Self, StoreError> {
+        let mut raw = raw.into_iter();
+        let packed = raw.next().ok_or_else(|| bad("an empty reply"))?;
+        let mut fields: Vec<String> = packed.split('\n').map(str::to_owned).collect();
+        match (raw.next(), raw.next(), raw.next()) {
+            (None, None, None) => {}
+            (Some(user), Some(client), None) => match fields.get_mut(2..5) {
+                Some([u, c, _]) => {
+                    *u = user;
+                    *c = client;
+                }
+                _ => return Err(bad("a redemption reply of an unexpected shape")),
+            },
+            _ => return Err(bad("a redemption reply of an unexpected shape")),
+        }
+        Ok(Self(fields))
+    }
+
     fn at(&self, i: usize) -> Result<&str, StoreError> {
         self.0
             .get(i)
@@ -560,7 +581,7 @@ impl RedisGrantStore {
             let keys = self.op_keys(None, kind, cands, &new_keys);
             let mut argv = self.header(now, "");
             argv.extend(args);
-            return Ok(Some(Reply(self.eval(script, &keys, &argv).await?)));
+            return Ok(Some(Reply::unpack(self.eval(script, &keys, &argv).await?)?));
         }
         let Some(family) = self.resolve(kind, cands).await? else {
             return Ok(None);
@@ -583,7 +604,7 @@ impl RedisGrantStore {
             self.command::<Option<String>>(&p0),
             self.command::<Option<String>>(&p1),
         );
-        let reply = Reply(reply?);
+        let reply = Reply::unpack(reply?)?;
         let written = [
             r0.as_ref().is_ok_and(Option::is_some),
             r1.as_ref().is_ok_and(Option::is_some),
@@ -994,24 +1015,28 @@ impl GrantStore for RedisGrantStore {
             _ => "revoke",
         };
         let grace = req.grace_window.min(MAX_GRACE_WINDOW);
-        let mut args = vec![
-            req.client_id.to_owned(),
-            if req.scope.is_some() { "1" } else { "0" }.to_owned(),
-            req.scope.map(Scope::as_str).unwrap_or_default().to_owned(),
-            duration_micros(grace).to_string(),
-            successor.clone(),
-            access.clone(),
-            duration_micros(req.lifetimes.refresh_idle).to_string(),
-            duration_micros(req.lifetimes.access).to_string(),
-            ua.to_owned(),
-            ip.to_owned(),
-            dev.to_owned(),
-            action.to_owned(),
-            cands.len().to_string(),
-            req.binding.user_agent.len().to_string(),
-            req.binding.ip_prefix.len().to_string(),
-            req.binding.device_id.len().to_string(),
-        ];
+        // Packed into one argument, '\n' after each field but the last (none can hold one: a
+        // scope is RFC 6749 characters, the rest digits, hex and flags); the client id, which
+        // may hold any byte, is an argument of its own.
+        let packed = [
+            if req.scope.is_some() { "1" } else { "0" },
+            req.scope.map(Scope::as_str).unwrap_or_default(),
+            &duration_micros(grace).to_string(),
+            &successor,
+            &access,
+            &duration_micros(req.lifetimes.refresh_idle).to_string(),
+            &duration_micros(req.lifetimes.access).to_string(),
+            ua,
+            ip,
+            dev,
+            action,
+            &cands.len().to_string(),
+            &req.binding.user_agent.len().to_string(),
+            &req.binding.ip_prefix.len().to_string(),
+            &req.binding.device_id.len().to_string(),
+        ]
+        .join("\n");
+        let mut args = vec![req.client_id.to_owned(), packed];
         args.extend(cands.iter().cloned());
         args.extend(hexes(&req.binding.user_agent));
         args.extend(hexes(&req.binding.ip_prefix));

@@ -9,20 +9,20 @@
 -- candidates, [19..] candidate hashes.
 local client = ARGV[5]
 local F, hash, code = locate('c', list(19, tonumber(ARGV[18])))
-if not code then return { 'N' } end
+if not code then return reply({ 'N' }) end
 local fam = jget(fk(F, 'f'))
-if not fam then return { 'N' } end
-if fam.ra ~= nil then return { 'J', 'revoked' } end
-if NOW >= num(code.ea) or NOW >= num(fam.ex) then return { 'J', 'expired' } end
-if fam.c ~= client then return { 'J', 'wrong_client' } end
-if code.ru == nil or ARGV[6] ~= '1' or ARGV[7] ~= code.ru then return { 'J', 'redirect' } end
+if not fam then return reply({ 'N' }) end
+if fam.ra ~= nil then return reply({ 'J', 'revoked' }) end
+if NOW >= num(code.ea) or NOW >= num(fam.ex) then return reply({ 'J', 'expired' }) end
+if fam.c ~= client then return reply({ 'J', 'wrong_client' }) end
+if code.ru == nil or ARGV[6] ~= '1' or ARGV[7] ~= code.ru then return reply({ 'J', 'redirect' }) end
 -- PKCE, the table of decide::pkce
 local proof = ARGV[8]
 if code.cm == nil then
-  if proof ~= 'A' then return { 'J', 'pkce', 'unexpected' } end
+  if proof ~= 'A' then return reply({ 'J', 'pkce', 'unexpected' }) end
 else
-  if proof == 'A' then return { 'J', 'pkce', 'missing' } end
-  if proof == 'M' then return { 'J', 'pkce', 'malformed' } end
+  if proof == 'A' then return reply({ 'J', 'pkce', 'missing' }) end
+  if proof == 'M' then return reply({ 'J', 'pkce', 'malformed' }) end
   local ok = false
   if code.cm == 'S256' then
     ok = ct_eq(ARGV[9], code.cv)
@@ -31,15 +31,15 @@ else
     -- when verifier == challenge, and the verifier itself never travels to Redis
     ok = ARGV[10] == '1' and ct_eq(ARGV[9], code.cp)
   end
-  if not ok then return { 'J', 'pkce', 'mismatch' } end
+  if not ok then return reply({ 'J', 'pkce', 'mismatch' }) end
 end
 if code.ua ~= nil then
   revoke_fam(F, fam, 'code_replay')
-  return { 'P', F, fam.u, fam.c, hash, '0' }
+  return reply({ 'P', F, fam.u, fam.c, hash, '0' })
 end
 local succ, acc = ARGV[14], ARGV[15]
 local issued = insert_pair(F, fam, hash, 1, succ, acc, nil, tonumber(ARGV[16]), tonumber(ARGV[17]))
-if not issued then return { 'D' } end
+if not issued then return reply({ 'D' }) end
 fam.bu = nil
 fam.bi = nil
 fam.bd = nil
@@ -50,4 +50,4 @@ jkeep(fk(F, 'f'), fam)
 code.ua = n2s(NOW)
 code.su = succ
 jkeep(rk(F, 'c', hash), code)
-return { 'R', F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5] }
+return reply({ 'R', F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5] })
