@@ -115,15 +115,10 @@ impl RedisClientStore {
         keys: &[String],
         args: &[String],
     ) -> Result<i64, StoreError> {
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(k);
-        }
-        for a in args {
-            inv.arg(a);
-        }
-        let mut conn = self.conn.clone();
-        inv.invoke_async(&mut conn).await.map_err(error::grant)
+        self.conn
+            .run_script(script, keys, args)
+            .await
+            .map_err(error::grant)
     }
 }
 

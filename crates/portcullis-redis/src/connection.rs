@@ -312,6 +312,24 @@ impl RedisConnection {
         matches!(self.inner, Inner::Cluster(_))
     }
 
+    /// Run `script` (`EVALSHA`, loading it again after a `NOSCRIPT`) with `keys` and `args`.
+    pub(crate) async fn run_script<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[String],
+    ) -> redis::RedisResult<T> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a);
+        }
+        let mut conn = self.clone();
+        inv.invoke_async(&mut conn).await
+    }
+
     /// This connection, counting every request it sends in `counter` (tests, diagnostics).
     #[must_use]
     pub fn counting(&self, counter: &RoundTripCounter) -> Self {

@@ -513,15 +513,10 @@ impl RedisGrantStore {
         keys: &[String],
         args: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(k);
-        }
-        for a in args {
-            inv.arg(a);
-        }
-        let mut conn = self.conn.clone();
-        inv.invoke_async(&mut conn).await.map_err(error::grant)
+        self.conn
+            .run_script(script, keys, args)
+            .await
+            .map_err(error::grant)
     }
 
     async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
