@@ -15,10 +15,12 @@ use crate::error;
 use crate::keys::{self, PrefixError};
 
 /// Register: the record's hash and the id's membership in the index, or nothing.
-/// KEYS[1] record, KEYS[2] index; ARGV[1] the hex id, then field/value pairs.
+/// KEYS[1] record, KEYS[2] index; ARGV[1] the hex id, ARGV[2] the most clients ('' = no
+/// limit), then field/value pairs. Returns 1, 0 (the id is taken) or -1 (the registry is full).
 const INSERT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if ARGV[2] ~= '' and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 ";
@@ -64,14 +66,23 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
 /// | `P:cl:{cl}:ids` | set | every registered id (hex), for [`count`](ClientStore::count) |
 ///
 /// A client is kept until it is deleted, so these keys have no TTL (unlike every grant and
-/// limiter key): bound registrations before the store (the reference server rate-limits
-/// `/register` per IP). Secrets are only their keyed hashes. Every write is one script (one
-/// round trip), atomic: of two servers registering one id at once exactly one succeeds.
+/// limiter key): bound them with [`with_max_clients`](Self::with_max_clients) (checked in the
+/// registering script, so no race exceeds it), as well as by rate-limiting registration, so
+/// that open registration cannot fill the Redis that holds the grants. Secrets are only their
+/// keyed hashes. Every write is one script (one round trip), atomic: of two servers
+/// registering one id at once exactly one succeeds.
 #[derive(Debug, Clone)]
 pub struct RedisClientStore {
     conn: RedisConnection,
     prefix: String,
+    max_clients: Option<u64>,
 }
+
+/// A registration refused because the registry holds its maximum
+/// ([`RedisClientStore::with_max_clients`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the client registry is full")]
+pub struct RegistryFull;
 
 fn micros(t: UnixTime) -> String {
     t.as_micros().to_string()
@@ -88,7 +99,16 @@ impl RedisClientStore {
         Self {
             conn,
             prefix: keys::DEFAULT_PREFIX.to_owned(),
+            max_clients: None,
         }
+    }
+
+    /// This registry refusing a registration, with [`StoreError::Backend`] holding
+    /// [`RegistryFull`], once it holds `max` clients (default: no limit).
+    #[must_use]
+    pub const fn with_max_clients(mut self, max: u64) -> Self {
+        self.max_clients = Some(max);
+        self
     }
 
     /// This registry with every key under `prefix`.
@@ -165,6 +185,7 @@ impl ClientStore for RedisClientStore {
         let id = keys::hex(client.client_id.as_bytes());
         let mut args = vec![
             id.clone(),
+            self.max_clients.map(|m| m.to_string()).unwrap_or_default(),
             "am".into(),
             client.token_endpoint_auth_method.clone(),
             "ru".into(),
@@ -193,7 +214,8 @@ impl ClientStore for RedisClientStore {
         let keys = [self.record_key(&id), self.index_key()];
         match self.run(&SCRIPTS.insert, &keys, &args).await? {
             1 => Ok(()),
-            _ => Err(StoreError::Duplicate),
+            0 => Err(StoreError::Duplicate),
+            _ => Err(StoreError::backend(RegistryFull)),
         }
     }
 

@@ -12,9 +12,11 @@
 //! crate's [`Script`](redis::Script) loads it again after a `NOSCRIPT`, after a restart or a
 //! failover). Redis runs a script alone, so the check and the write of a redemption are one
 //! atomic step: two concurrent redemptions of one refresh token never both succeed, whichever
-//! server process they reach. Every key a script writes gets its TTL in the same command
-//! (`SET … PX`, or `KEEPTTL` on an update): no crash between two commands can leave a key
-//! without one, the failure behind the classic INCR-then-EXPIRE permanent lock-out.
+//! server process they reach. Every grant and limiter key a script writes gets its TTL in the
+//! same command (`SET … PX`, or `KEEPTTL` on an update): no crash between two commands can leave
+//! a key without one, the failure behind the classic INCR-then-EXPIRE permanent lock-out.
+//! Registered clients ([`RedisClientStore`]) are the exception: they are kept until deleted,
+//! and bounded by [`RedisClientStore::with_max_clients`].
 //!
 //! Times are integer microseconds, exact in Lua's doubles (below 2^53). By default they come
 //! from the server's `TIME`, so that every server process agrees; [`TimeSource::Caller`] (grants)
@@ -92,7 +94,7 @@ mod grant;
 mod keys;
 mod ratelimit;
 
-pub use clients::RedisClientStore;
+pub use clients::{RedisClientStore, RegistryFull};
 pub use connection::{
     CLUSTER_SCHEME, ConnectError, ConnectOptions, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_RECONNECT_ATTEMPTS, DEFAULT_RESPONSE_TIMEOUT, RedisConnection, RoundTripCounter,

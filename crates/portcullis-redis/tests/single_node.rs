@@ -188,6 +188,130 @@ async fn server_time_is_the_servers_and_caller_time_the_callers() {
     common::clean(&conn, &root).await;
 }
 
+/// The least-privilege user of `docs/operations.md` ("Access control"), as written there: every
+/// store works with only these commands and only its keys.
+const DOCUMENTED_ACL: &str = "resetchannels -@all +evalsha +script|load +ping +get +mget +set \
+     +del +exists +sadd +srem +smembers +zadd +zrem +zrangebylex +pexpire +pttl +time +hgetall \
+     +hset +hget +hdel +scard";
+
+/// Every store, through a user that has only [`DOCUMENTED_ACL`] and the test's keys: the
+/// rotation suite (its purge checks included), the limiter suite and the client check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_work_with_the_documented_acl() {
+    let Some((url, conn)) = common::redis("stores_work_with_the_documented_acl").await else {
+        return;
+    };
+    let root = common::prefix("acl");
+    let (user, password) = (format!("{root}-user"), format!("{root}-password"));
+    let mut admin = conn.clone();
+    let mut setuser = redis::cmd("ACL");
+    setuser
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("reset")
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg(format!("~{root}*"));
+    for rule in DOCUMENTED_ACL.split_whitespace() {
+        setuser.arg(rule);
+    }
+    let () = setuser.query_async(&mut admin).await.unwrap();
+    // the same server, as that user
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let limited = RedisConnection::connect(&format!("redis://{user}:{password}@{host}"))
+        .await
+        .unwrap();
+    // what the user may not do, it may not: the ACL is in force
+    let mut probe = limited.clone();
+    let denied: redis::RedisResult<String> = redis::cmd("FLUSHALL").query_async(&mut probe).await;
+    assert!(denied.is_err(), "FLUSHALL was allowed");
+
+    let n = AtomicUsize::new(0);
+    let report = conformance::run_all(|| {
+        let p = format!("{root}-{}", n.fetch_add(1, Ordering::Relaxed));
+        let store = grant_store(&limited, &p, TimeSource::Caller);
+        async move { store }
+    })
+    .await;
+    assert!(report.is_success(), "{report}");
+
+    let clock = ManualClock::at_secs(0);
+    let (c, p, factory_conn) = (clock.clone(), format!("{root}-rl"), limited.clone());
+    portcullis_ratelimit::conformance::run(
+        move || {
+            Arc::new(
+                RedisRateLimitStore::new(factory_conn.clone())
+                    .with_prefix(&p)
+                    .unwrap()
+                    .with_clock(c.clone()),
+            ) as Arc<dyn RateLimitStore>
+        },
+        &clock,
+    )
+    .await
+    .unwrap();
+
+    let clients = RedisClientStore::new(limited.clone())
+        .with_prefix(&format!("{root}-cl"))
+        .unwrap();
+    conformance::client_store(Arc::new(clients)).await.unwrap();
+
+    let () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query_async(&mut admin)
+        .await
+        .map(|_: i64| ())
+        .unwrap();
+    common::clean(&conn, &root).await;
+}
+
+/// A registry capped by `with_max_clients` refuses the registration past the cap, with nothing
+/// written, and takes one again after a deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_registry_cap() {
+    let Some((_, conn)) = common::redis("client_registry_cap").await else {
+        return;
+    };
+    let root = common::prefix("clcap");
+    let store = RedisClientStore::new(conn.clone())
+        .with_prefix(&root)
+        .unwrap()
+        .with_max_clients(2);
+    let client = |id: &str| portcullis_rotation::ClientRecord {
+        client_id: id.into(),
+        secret_hash: None,
+        client_name: None,
+        redirect_uris: vec!["https://c.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: "none".into(),
+        scope: None,
+        metadata: "{}".into(),
+        created_at: UnixTime::from_secs(1),
+        secret_expires_at: None,
+    };
+    store.insert(&client("a")).await.unwrap();
+    store.insert(&client("b")).await.unwrap();
+    match store.insert(&client("c")).await {
+        Err(portcullis_rotation::StoreError::Backend(e)) => {
+            assert!(e.is::<portcullis_redis::RegistryFull>(), "{e}");
+        }
+        other => panic!("a third client past a cap of 2: {other:?}"),
+    }
+    assert!(store.get("c").await.unwrap().is_none());
+    assert_eq!(store.count().await.unwrap(), 2);
+    // a taken id is still a duplicate, whatever the count
+    assert!(matches!(
+        store.insert(&client("a")).await,
+        Err(portcullis_rotation::StoreError::Duplicate)
+    ));
+    assert!(store.delete("a").await.unwrap());
+    store.insert(&client("c")).await.unwrap();
+    common::clean(&conn, &root).await;
+}
+
 /// The rate limiter's suite, unchanged, on the caller's (manual) clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratelimit_conformance_suite() {

@@ -51,8 +51,9 @@ pub struct ClientRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidClient {
-    /// The client id is empty or longer than [`MAX_CLIENT_ID_LEN`] bytes.
-    #[error("the client id is empty or too long")]
+    /// The client id is empty, longer than [`MAX_CLIENT_ID_LEN`] bytes, or holds a control
+    /// character (which PostgreSQL's `text` or a log line could not carry as it is).
+    #[error("the client id is empty, too long, or holds a control character")]
     Id,
     /// A public client (`token_endpoint_auth_method` `none`) with a secret.
     #[error("a public client (token_endpoint_auth_method none) cannot have a secret")]
@@ -78,13 +79,16 @@ impl ClientRecord {
         bool::from(found) && self.secret_expires_at.is_none_or(|at| now < at)
     }
 
-    /// Check what every store refuses: an empty or over-long id, and a public client with a
-    /// secret.
+    /// Check what every store refuses: an empty, over-long or control-character id, and a
+    /// public client with a secret.
     ///
     /// # Errors
     /// The first rule broken.
     pub fn validate(&self) -> Result<(), InvalidClient> {
-        if self.client_id.is_empty() || self.client_id.len() > MAX_CLIENT_ID_LEN {
+        if self.client_id.is_empty()
+            || self.client_id.len() > MAX_CLIENT_ID_LEN
+            || self.client_id.chars().any(char::is_control)
+        {
             return Err(InvalidClient::Id);
         }
         if self.token_endpoint_auth_method == "none" && self.secret_hash.is_some() {
@@ -277,5 +281,17 @@ mod tests {
             ..client(None)
         };
         assert_eq!(long.validate(), Err(InvalidClient::Id));
+        for bad in ["a\0b", "a\nb", "\u{7f}"] {
+            let c = ClientRecord {
+                client_id: bad.into(),
+                ..client(None)
+            };
+            assert_eq!(c.validate(), Err(InvalidClient::Id), "{bad:?}");
+        }
+        let odd = ClientRecord {
+            client_id: "{odd} id ✓".into(),
+            ..client(None)
+        };
+        assert_eq!(odd.validate(), Ok(()));
     }
 }

@@ -233,8 +233,8 @@ impl ClientRegistry {
     /// Register a client: into the store first when there is one, then the cache.
     ///
     /// # Errors
-    /// `temporarily_unavailable` when the store cannot keep it or, in memory, when the
-    /// registry is full.
+    /// `temporarily_unavailable` when the store cannot keep it, or the registry is full (in
+    /// memory, or in Redis at its cap).
     pub(crate) async fn add(
         &self,
         client: Client,
@@ -246,6 +246,14 @@ impl ClientRegistry {
                 .insert(&to_record(&client, now))
                 .await
                 .map_err(|e| {
+                    if let portcullis_rotation::StoreError::Backend(b) = &e
+                        && b.is::<portcullis_redis::RegistryFull>()
+                    {
+                        return (
+                            ErrorCode::TemporarilyUnavailable,
+                            "the client registry is full",
+                        );
+                    }
                     tracing::warn!(error = %e, "client registration could not be stored");
                     (
                         ErrorCode::TemporarilyUnavailable,

@@ -82,9 +82,11 @@ pub async fn open_stores(
                 .map_err(|e| ConfigError::new(format!("--store: {e}")))?;
             Ok(Stores {
                 grants: Arc::new(portcullis_redis::RedisGrantStore::new(conn.clone())),
-                clients: Some(Arc::new(portcullis_redis::RedisClientStore::new(
-                    conn.clone(),
-                ))),
+                clients: Some(Arc::new(
+                    portcullis_redis::RedisClientStore::new(conn.clone()).with_max_clients(
+                        u64::try_from(crate::clients::MAX_CLIENTS).unwrap_or(u64::MAX),
+                    ),
+                )),
                 rate_limits: Arc::new(portcullis_redis::RedisRateLimitStore::new(conn)),
             })
         }

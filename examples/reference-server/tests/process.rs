@@ -18,6 +18,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use common::*;
+use portcullis_rotation::ClientStore as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -368,6 +369,18 @@ async fn two_processes_on_one_redis_share_grants_and_race_one_refresh_token() {
     let (ok_a, _) = pa.terminate();
     let (ok_b, log_b) = pb.terminate();
     assert!(ok_a && ok_b);
+    // The client was kept in Redis (not in either process): remove it, as registered clients
+    // have no TTL.
+    let conn = portcullis_redis::RedisConnection::connect(&url)
+        .await
+        .unwrap();
+    assert!(
+        portcullis_redis::RedisClientStore::new(conn)
+            .delete(&c.id)
+            .await
+            .unwrap(),
+        "the client was not in Redis"
+    );
     assert!(
         log_b.join("\n").contains("refresh_replay_detected"),
         "B saw the replay and logged it"

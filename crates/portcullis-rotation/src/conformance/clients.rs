@@ -96,14 +96,16 @@ pub async fn client_store(store: Arc<dyn ClientStore>) -> Result<(), Failure> {
         store.get(&public.client_id).await?.is_none(),
         "a refused client was stored"
     );
-    let empty = ClientRecord {
-        client_id: String::new(),
-        ..record.clone()
-    };
-    ensure!(
-        store.insert(&empty).await.is_err(),
-        "a client with an empty id was stored"
-    );
+    for bad in [String::new(), format!("conformance-{run}-\0")] {
+        let invalid = ClientRecord {
+            client_id: bad.clone(),
+            ..record.clone()
+        };
+        ensure!(
+            matches!(store.insert(&invalid).await, Err(StoreError::Backend(_))),
+            "a client with the id {bad:?} was not refused as invalid"
+        );
+    }
     let public = ClientRecord {
         secret_hash: None,
         created_at: UnixTime::from_secs(1),
@@ -167,6 +169,37 @@ pub async fn client_store(store: Arc<dyn ClientStore>) -> Result<(), Failure> {
             .await?,
         "set_secret on an unregistered id said it exists"
     );
+
+    // A secret removed, and its expiry with it.
+    ensure!(
+        store.set_secret(&record.client_id, None, None).await?,
+        "set_secret(None) on a registered client said it does not exist"
+    );
+    let got = store.get(&record.client_id).await?;
+    ensure!(
+        got.as_ref()
+            .is_some_and(|g| g.secret_hash.is_none() && g.secret_expires_at.is_none()),
+        "set_secret(None, None) did not remove the secret and its expiry: {got:?}"
+    );
+
+    // An id with braces, spaces and non-ASCII text is stored and found as it is.
+    let odd = ClientRecord {
+        client_id: format!("conformance-{run}-{{odd}} id ✓"),
+        ..public.clone()
+    };
+    store.insert(&odd).await?;
+    ensure!(
+        store.get(&odd.client_id).await?.as_ref() == Some(&odd),
+        "a client with braces and non-ASCII text in its id read back differs"
+    );
+    ensure!(
+        store
+            .get(&format!("conformance-{run}-{{odd}} id"))
+            .await?
+            .is_none(),
+        "a prefix of an id found its client"
+    );
+    ensure!(store.delete(&odd.client_id).await?, "cleanup of the odd id");
 
     // Deletion.
     ensure!(
