@@ -85,21 +85,9 @@ async fn cluster_conformance_suites() {
         .unwrap();
     conformance::client_store(Arc::new(store)).await.unwrap();
 
-    let clock = ManualClock::at_secs(0);
-    let (c, p, factory_conn) = (clock.clone(), common::prefix("crl"), conn.clone());
-    portcullis_ratelimit::conformance::run(
-        move || {
-            Arc::new(
-                RedisRateLimitStore::new(factory_conn.clone())
-                    .with_prefix(&p)
-                    .unwrap()
-                    .with_clock(c.clone()),
-            ) as Arc<dyn RateLimitStore>
-        },
-        &clock,
-    )
-    .await
-    .unwrap();
+    common::ratelimit_suite(&conn, &common::prefix("crl"))
+        .await
+        .unwrap();
 }
 
 /// Round trips per operation on Cluster, counted at the connection, and the server's `EVALSHA`

@@ -75,19 +75,7 @@ async fn client_store_check() {
     let store = RedisClientStore::new(conn.counting(&counter))
         .with_prefix(&root)
         .unwrap();
-    let record = portcullis_rotation::ClientRecord {
-        client_id: "rt-client".into(),
-        secret_hash: None,
-        client_name: None,
-        redirect_uris: vec!["https://c.example/cb".into()],
-        grant_types: vec!["authorization_code".into()],
-        response_types: vec!["code".into()],
-        token_endpoint_auth_method: "none".into(),
-        scope: None,
-        metadata: "{}".into(),
-        created_at: UnixTime::from_secs(1),
-        secret_expires_at: None,
-    };
+    let record = common::public_client("rt-client");
     let _ = counter.take();
     store.insert(&record).await.unwrap();
     assert_eq!(counter.take().requests, 1);
@@ -236,21 +224,9 @@ async fn stores_work_with_the_documented_acl() {
     .await;
     assert!(report.is_success(), "{report}");
 
-    let clock = ManualClock::at_secs(0);
-    let (c, p, factory_conn) = (clock.clone(), format!("{root}-rl"), limited.clone());
-    portcullis_ratelimit::conformance::run(
-        move || {
-            Arc::new(
-                RedisRateLimitStore::new(factory_conn.clone())
-                    .with_prefix(&p)
-                    .unwrap()
-                    .with_clock(c.clone()),
-            ) as Arc<dyn RateLimitStore>
-        },
-        &clock,
-    )
-    .await
-    .unwrap();
+    common::ratelimit_suite(&limited, &format!("{root}-rl"))
+        .await
+        .unwrap();
 
     let clients = RedisClientStore::new(limited.clone())
         .with_prefix(&format!("{root}-cl"))
@@ -279,19 +255,7 @@ async fn client_registry_cap() {
         .with_prefix(&root)
         .unwrap()
         .with_max_clients(2);
-    let client = |id: &str| portcullis_rotation::ClientRecord {
-        client_id: id.into(),
-        secret_hash: None,
-        client_name: None,
-        redirect_uris: vec!["https://c.example/cb".into()],
-        grant_types: vec!["authorization_code".into()],
-        response_types: vec!["code".into()],
-        token_endpoint_auth_method: "none".into(),
-        scope: None,
-        metadata: "{}".into(),
-        created_at: UnixTime::from_secs(1),
-        secret_expires_at: None,
-    };
+    let client = common::public_client;
     store.insert(&client("a")).await.unwrap();
     store.insert(&client("b")).await.unwrap();
     match store.insert(&client("c")).await {
@@ -319,20 +283,7 @@ async fn ratelimit_conformance_suite() {
         return;
     };
     let root = common::prefix("rl");
-    let clock = ManualClock::at_secs(0);
-    let (c, p, factory_conn) = (clock.clone(), root.clone(), conn.clone());
-    let result = portcullis_ratelimit::conformance::run(
-        move || {
-            Arc::new(
-                RedisRateLimitStore::new(factory_conn.clone())
-                    .with_prefix(&p)
-                    .unwrap()
-                    .with_clock(c.clone()),
-            ) as Arc<dyn RateLimitStore>
-        },
-        &clock,
-    )
-    .await;
+    let result = common::ratelimit_suite(&conn, &root).await;
     common::clean(&conn, &root).await;
     result.unwrap();
 }

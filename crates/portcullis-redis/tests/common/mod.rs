@@ -17,7 +17,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use portcullis_redis::RedisConnection;
+use std::sync::Arc;
+
+use portcullis_core::{ManualClock, UnixTime};
+use portcullis_ratelimit::RateLimitStore;
+use portcullis_ratelimit::conformance::ConformanceError;
+use portcullis_redis::{RedisConnection, RedisRateLimitStore};
+use portcullis_rotation::ClientRecord;
 
 /// Whether CI asked for every service: then a missing one fails the test instead of skipping.
 pub fn services_required() -> bool {
@@ -62,6 +68,42 @@ pub fn binaries(test: &str) -> Option<()> {
             test,
             "the redis-server and redis-cli binaries are not installed",
         )
+    }
+}
+
+/// The rate limiter's conformance suite, unchanged, on `conn` with every key under `prefix`,
+/// on a manual clock (the stores take the caller's time).
+pub async fn ratelimit_suite(conn: &RedisConnection, prefix: &str) -> Result<(), ConformanceError> {
+    let clock = ManualClock::at_secs(0);
+    let (c, p, factory_conn) = (clock.clone(), prefix.to_owned(), conn.clone());
+    portcullis_ratelimit::conformance::run(
+        move || {
+            Arc::new(
+                RedisRateLimitStore::new(factory_conn.clone())
+                    .with_prefix(&p)
+                    .unwrap()
+                    .with_clock(c.clone()),
+            ) as Arc<dyn RateLimitStore>
+        },
+        &clock,
+    )
+    .await
+}
+
+/// A public client registered with one redirect URI.
+pub fn public_client(id: &str) -> ClientRecord {
+    ClientRecord {
+        client_id: id.into(),
+        secret_hash: None,
+        client_name: None,
+        redirect_uris: vec!["https://c.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: "none".into(),
+        scope: None,
+        metadata: "{}".into(),
+        created_at: UnixTime::from_secs(1),
+        secret_expires_at: None,
     }
 }
 
