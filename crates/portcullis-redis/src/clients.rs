@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use portcullis_core::UnixTime;
 use portcullis_hash::TokenHash;
-use portcullis_rotation::{ClientRecord, ClientStore, StoreError};
+use portcullis_rotation::{ClientRecord, ClientStore, RegistryFull, StoreError};
 use redis::Script;
 use std::sync::LazyLock;
 
@@ -77,12 +77,6 @@ pub struct RedisClientStore {
     prefix: String,
     max_clients: Option<u64>,
 }
-
-/// A registration refused because the registry holds its maximum
-/// ([`RedisClientStore::with_max_clients`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the client registry is full")]
-pub struct RegistryFull;
 
 fn micros(t: UnixTime) -> String {
     t.as_micros().to_string()

@@ -94,7 +94,7 @@ mod grant;
 mod keys;
 mod ratelimit;
 
-pub use clients::{RedisClientStore, RegistryFull};
+pub use clients::RedisClientStore;
 pub use connection::{
     CLUSTER_SCHEME, ConnectError, ConnectOptions, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_RECONNECT_ATTEMPTS, DEFAULT_RESPONSE_TIMEOUT, RedisConnection, RoundTripCounter,

@@ -260,7 +260,7 @@ async fn client_registry_cap() {
     store.insert(&client("b")).await.unwrap();
     match store.insert(&client("c")).await {
         Err(portcullis_rotation::StoreError::Backend(e)) => {
-            assert!(e.is::<portcullis_redis::RegistryFull>(), "{e}");
+            assert!(e.is::<portcullis_rotation::RegistryFull>(), "{e}");
         }
         other => panic!("a third client past a cap of 2: {other:?}"),
     }

@@ -60,6 +60,13 @@ pub enum InvalidClient {
     PublicWithSecret,
 }
 
+/// A registration refused because the store holds as many clients as it is allowed to (a
+/// store with a cap returns it inside [`StoreError::Backend`]; find it with
+/// `error.is::<RegistryFull>()` on the boxed source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the client registry is full")]
+pub struct RegistryFull;
+
 /// The longest client id a store accepts: 255 bytes.
 pub const MAX_CLIENT_ID_LEN: usize = 255;
 
@@ -105,7 +112,9 @@ impl ClientRecord {
 ///   caller's bug: retrying will not help), before writing anything;
 /// - refuses a second record with the same id with [`StoreError::Duplicate`], atomically (two
 ///   servers registering one id at once: exactly one succeeds);
-/// - gives back exactly the record stored ([`ClientStore::get`] equals what was inserted).
+/// - gives back exactly the record stored ([`ClientStore::get`] equals what was inserted);
+/// - if it caps the number of clients, refuses a registration past the cap with
+///   [`StoreError::Backend`] holding [`RegistryFull`], writing nothing.
 ///
 /// [`conformance::client_store`](crate::conformance::client_store) checks these (behind the
 /// `conformance` feature). Object-safe: a server holds an `Arc<dyn ClientStore>`.

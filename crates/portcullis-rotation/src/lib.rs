@@ -169,7 +169,9 @@ mod scope;
 mod service;
 mod store;
 
-pub use clients::{ClientRecord, ClientStore, InvalidClient, MAX_CLIENT_ID_LEN, MemoryClientStore};
+pub use clients::{
+    ClientRecord, ClientStore, InvalidClient, MAX_CLIENT_ID_LEN, MemoryClientStore, RegistryFull,
+};
 pub use error::{GrantFailure, RotationError};
 pub use events::{EventSink, NoEvents, RecordingSink, SecurityEvent};
 pub use ids::{FamilyId, HashPrefix};

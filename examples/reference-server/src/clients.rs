@@ -247,7 +247,7 @@ impl ClientRegistry {
                 .await
                 .map_err(|e| {
                     if let portcullis_rotation::StoreError::Backend(b) = &e
-                        && b.is::<portcullis_redis::RegistryFull>()
+                        && b.is::<portcullis_rotation::RegistryFull>()
                     {
                         return (
                             ErrorCode::TemporarilyUnavailable,
