@@ -394,7 +394,10 @@ impl ConnectionLike for RedisConnection {
 /// one round trip; a request sent after another's reply is a second round trip.
 ///
 /// Measured at the connection, outside the stores' logic: a store cannot report fewer round
-/// trips than it makes.
+/// trips than it makes. Waves are read off the order in which requests start and finish as the
+/// caller sees them, so count on a current-thread runtime for an exact figure: on a
+/// multi-thread one, a caller thread preempted between two requests of one wave may find the
+/// first already answered, and count two.
 #[derive(Debug, Clone, Default)]
 pub struct RoundTripCounter {
     inner: Arc<CounterInner>,
