@@ -1004,33 +1004,44 @@ impl GrantStore for RedisGrantStore {
             _ => ("0", "0", "0"),
         };
         let action = match req.binding_policy.action() {
-            BindingAction::Report => "report",
-            BindingAction::Reject => "reject",
+            BindingAction::Report => "p",
+            BindingAction::Reject => "j",
             // RevokeFamily, and any action this version does not know: the strictest.
-            _ => "revoke",
+            _ => "v",
         };
         let grace = req.grace_window.min(MAX_GRACE_WINDOW);
-        // Packed into one argument, '\n' after each field but the last (none can hold one: a
-        // scope is RFC 6749 characters, the rest digits, hex and flags); the client id, which
-        // may hold any byte, is an argument of its own.
-        let packed = [
-            if req.scope.is_some() { "1" } else { "0" },
-            req.scope.map(Scope::as_str).unwrap_or_default(),
-            &duration_micros(grace).to_string(),
-            &successor,
-            &access,
-            &duration_micros(req.lifetimes.refresh_idle).to_string(),
-            &duration_micros(req.lifetimes.access).to_string(),
-            ua,
-            ip,
-            dev,
-            action,
-            &cands.len().to_string(),
-            &req.binding.user_agent.len().to_string(),
-            &req.binding.ip_prefix.len().to_string(),
-            &req.binding.device_id.len().to_string(),
-        ]
-        .join("\n");
+        // The fixed fields at fixed offsets (rotate_refresh.lua lists them): times in 16
+        // digits (at most MAX_LUA_MICROS, 2^52, which has 16), counts in 3; the scope last.
+        // The client id, which may hold any byte, is an argument of its own.
+        let count = |n: usize| -> Result<String, StoreError> {
+            if n > 999 {
+                return Err(StoreError::backend(
+                    "more than 999 candidate or binding hashes in one rotation",
+                ));
+            }
+            Ok(format!("{n:03}"))
+        };
+        let mut packed = String::with_capacity(194 + req.scope.map_or(0, |s| s.as_str().len()));
+        packed.push_str(if req.scope.is_some() { "1" } else { "0" });
+        packed.push_str(ua);
+        packed.push_str(ip);
+        packed.push_str(dev);
+        packed.push_str(action);
+        packed.push_str(&successor);
+        packed.push_str(&access);
+        for d in [grace, req.lifetimes.refresh_idle, req.lifetimes.access] {
+            packed.push_str(&format!("{:016}", duration_micros(d)));
+        }
+        for n in [
+            cands.len(),
+            req.binding.user_agent.len(),
+            req.binding.ip_prefix.len(),
+            req.binding.device_id.len(),
+        ] {
+            packed.push_str(&count(n)?);
+        }
+        packed.push_str(req.scope.map(Scope::as_str).unwrap_or_default());
+        debug_assert!(packed.len() >= 193, "rotate_refresh's fixed fields");
         let mut args = vec![req.client_id.to_owned(), packed];
         args.extend(cands.iter().cloned());
         args.extend(hexes(&req.binding.user_agent));

@@ -12,17 +12,25 @@
 -- doubles below 2^53, and never printed as 1.7e+15); numbers go out through string.format.
 -- A script's top level runs on every call: keep it to what every script needs.
 local P = ARGV[1]
+-- (Arithmetic coerces a string of digits with one conversion; tonumber makes two. Scripts
+-- run on every token use, so each conversion, capture and table counts.)
 local NOW
 if ARGV[2] == '' then
   local t = redis.call('TIME')
-  NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  NOW = t[1] * 1000000 + t[2]
 else
-  NOW = tonumber(ARGV[2])
+  NOW = ARGV[2] + 0
 end
 local SINGLE = ARGV[3] == '1'
 
 local function n2s(n) return string.format('%d', n) end
-local function num(s) if s == nil then return nil end return tonumber(s) end
+local function num(s) if s == nil then return nil end return s + 0 end
+-- NOW as stored: made once, when first needed
+local NOWS
+local function nows()
+  if not NOWS then NOWS = n2s(NOW) end
+  return NOWS
+end
 -- a key of family F (all share the hash tag {F})
 local function fk(F, s) return P .. ':{' .. F .. '}:' .. s end
 -- a token's key by its hash: its record (single node) or its pointer (Cluster)
@@ -46,7 +54,7 @@ end
 local function jkeep(key, t) redis.call('SET', key, cjson.encode(t), 'KEEPTTL') end
 local function live(fam) return fam.ra == nil and NOW < num(fam.ex) end
 local function revoke_fam(F, fam, reason)
-  fam.ra = n2s(NOW)
+  fam.ra = nows()
   fam.rr = reason
   jkeep(fk(F, 'f'), fam)
 end

@@ -22,29 +22,32 @@ local function ct_eq(a, b)
   return acc == 0
 end
 -- Store a new refresh token (child of parent) and access token, each with its TTL, refusing
--- (with nothing written) hashes that exist already. Returns the issued fields, or nil on a
--- duplicate.
-local function insert_pair(F, fam, parent, gen, succ, acc, scope_req, idle, accl)
-  local ex = num(fam.ex)
-  local r_exp = math.min(NOW + idle, ex)
-  local a_exp = math.min(NOW + accl, ex)
+-- (with nothing written) hashes that exist already. ex is the family's expiry (a number).
+-- Returns the issued fields as the reply carries them (generation, scope, resources, refresh
+-- and access expiry, joined by '\n'), or nil on a duplicate.
+local function insert_pair(F, fam, ex, parent, gen, succ, acc, scope_req, idle, accl)
+  local r_exp = NOW + idle
+  if r_exp > ex then r_exp = ex end
+  local a_exp = NOW + accl
+  if a_exp > ex then a_exp = ex end
   local narrowed = nil
   if scope_req ~= nil and scope_req ~= fam.s then narrowed = scope_req end
-  local rkey, akey = rk(F, 'r', succ), rk(F, 'a', acc)
-  local now = n2s(NOW)
+  local now, g = nows(), n2s(gen)
   local rexp, aexp = n2s(r_exp), n2s(a_exp)
   -- The records are written as strings: every value is hex, digits or a scope (RFC 6749
   -- scope characters exclude '"' and '\'), so nothing needs escaping, and this path (every
   -- rotation) skips building and encoding tables.
-  local r = '{"f":"' .. F .. '","k":"r","g":"' .. tostring(gen) .. '","p":"' .. parent
-    .. '","ia":"' .. now .. '","ea":"' .. rexp .. '"}'
-  if not redis.call('SET', rkey, r, 'PX', ttl(r_exp), 'NX') then return nil end
+  local rkey = rk(F, 'r', succ)
+  if not redis.call('SET', rkey, '{"f":"' .. F .. '","k":"r","g":"' .. g .. '","p":"' .. parent
+    .. '","ia":"' .. now .. '","ea":"' .. rexp .. '"}', 'PX', ttl(r_exp), 'NX') then
+    return nil
+  end
   local a = '{"f":"' .. F .. '","ia":"' .. now .. '","ea":"' .. aexp .. '"'
   if narrowed then a = a .. ',"s":"' .. narrowed .. '"' end
-  if not redis.call('SET', akey, a .. '}', 'PX', ttl(a_exp), 'NX') then
+  if not redis.call('SET', rk(F, 'a', acc), a .. '}', 'PX', ttl(a_exp), 'NX') then
     redis.call('DEL', rkey)
     return nil
   end
   redis.call('SADD', fk(F, 't'), 'r:' .. succ, 'a:' .. acc)
-  return { tostring(gen), narrowed or fam.s, fam.r, rexp, aexp }
+  return g .. '\n' .. (narrowed or fam.s) .. '\n' .. fam.r .. '\n' .. rexp .. '\n' .. aexp
 end

@@ -38,7 +38,7 @@ if code.ua ~= nil then
   return reply({ 'P', F, fam.u, fam.c, hash, '0' })
 end
 local succ, acc = ARGV[14], ARGV[15]
-local issued = insert_pair(F, fam, hash, 1, succ, acc, nil, tonumber(ARGV[16]), tonumber(ARGV[17]))
+local issued = insert_pair(F, fam, num(fam.ex), hash, 1, succ, acc, nil, ARGV[16] + 0, ARGV[17] + 0)
 if not issued then return reply({ 'D' }) end
 fam.bu = nil
 fam.bi = nil
@@ -47,7 +47,7 @@ if ARGV[11] ~= '' then fam.bu = ARGV[11] end
 if ARGV[12] ~= '' then fam.bi = ARGV[12] end
 if ARGV[13] ~= '' then fam.bd = ARGV[13] end
 jkeep(fk(F, 'f'), fam)
-code.ua = n2s(NOW)
+code.ua = nows()
 code.su = succ
 jkeep(rk(F, 'c', hash), code)
-return reply({ 'R', F, fam.u, fam.c, hash, issued[1], issued[2], issued[3], issued[4], issued[5] })
+return reply({ 'R', F, fam.u, fam.c, hash, issued })
