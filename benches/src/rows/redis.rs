@@ -251,8 +251,8 @@ pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
             Row::time(ROTATION_VS_PING, ours, PING, base, Goal::AtMost(1.5)).with_note(
                 "ours: GrantService::refresh on RedisGrantStore (single node): parse, hash, mint \
                  and hash two tokens, one EVALSHA that checks and marks the token used and writes \
-                 the successor, the access token and their pointers with TTLs; a new family \
-                 every 256 rotations",
+                 the successor and the access token with TTLs and adds both to the family's \
+                 token set; a new family every 256 rotations",
             ),
         );
     }

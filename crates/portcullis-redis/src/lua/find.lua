@@ -2,7 +2,7 @@
 -- KEYS: single node: the candidates' records; Cluster: the family's record and the candidates'
 -- records. ARGV[5] kind (c, r, a), [6] number of candidates, [7..] candidates.
 local kind = ARGV[5]
-for _, c in ipairs(list(7, tonumber(ARGV[6]))) do
+for _, c in ipairs(list(7, ARGV[6] + 0)) do
   local r = redis.call('GET', rk(ARGV[4], kind, c))
   if r then
     local F = ARGV[4]

@@ -43,7 +43,7 @@ local function purge_family(F, budget)
   return removed, true, false, fam, gone
 end
 
-local budget = tonumber(ARGV[5])
+local budget = ARGV[5] + 0
 if not SINGLE then
   local removed, complete, gone, fam, members = purge_family(ARGV[4], budget)
   local out = { n2s(removed), complete and '1' or '0', gone and '1' or '0',
@@ -53,7 +53,7 @@ if not SINGLE then
 end
 local bucket = KEYS[1]
 local after = ARGV[4]
-local chunk = tonumber(ARGV[6])
+local chunk = ARGV[6] + 0
 local lo = '-'
 if after ~= '' then lo = '(' .. after end
 local fams = redis.call('ZRANGEBYLEX', bucket, lo, '+', 'LIMIT', 0, chunk)

@@ -11,14 +11,15 @@
 -- Returns { allowed, then per check: allowed, remaining, reset_after, retry_after }.
 -- Written for the cost of one call: a script's top level runs on every call, so only what the
 -- common path needs is defined there (the sliding window's exact big-integer helpers are
--- created inside it, when it runs). Redis >= 5 replicates a script's effects, so reading TIME
+-- created inside it, when it runs), and digits become numbers by arithmetic (one conversion;
+-- tonumber makes two). Redis >= 5 replicates a script's effects, so reading TIME
 -- before writing is allowed.
 local NOW
 if ARGV[1] == '' then
   local t = redis.call('TIME')
-  NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  NOW = t[1] * 1000000 + t[2]
 else
-  NOW = tonumber(ARGV[1])
+  NOW = ARGV[1] + 0
 end
 
 -- floor(a / b) and a mod b, exact for 0 <= a < 2^52, 1 <= b < 2^52
@@ -231,19 +232,19 @@ local function store(key, w)
 end
 
 local consume = ARGV[2] == '1'
-local n = tonumber(ARGV[3])
+local n = ARGV[3] + 0
 if n == 1 then
   -- one key: no bookkeeping
   local st = load(KEYS[1])
-  local a, rem, reset, retry, w = decide(tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
-    tonumber(ARGV[7]), tonumber(ARGV[8]), st, consume)
+  local a, rem, reset, retry, w = decide(ARGV[4] + 0, ARGV[5] + 0, ARGV[6] + 0,
+    ARGV[7] + 0, ARGV[8] + 0, st, consume)
   if w then store(KEYS[1], w) end
   return { a, a, rem, reset, retry }
 end
 local function check(i, st, consume)
   local b = 3 + (i - 1) * 5
-  return decide(tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]),
-    tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), st, consume)
+  return decide(ARGV[b + 1] + 0, ARGV[b + 2] + 0, ARGV[b + 3] + 0,
+    ARGV[b + 4] + 0, ARGV[b + 5] + 0, st, consume)
 end
 local stored = {}
 local pending = {}

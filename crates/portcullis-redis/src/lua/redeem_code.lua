@@ -8,7 +8,7 @@
 -- hash, [15] access hash, [16] refresh idle lifetime, [17] access lifetime, [18] number of
 -- candidates, [19..] candidate hashes.
 local client = ARGV[5]
-local F, hash, code = locate('c', list(19, tonumber(ARGV[18])))
+local F, hash, code = locate('c', list(19, ARGV[18] + 0))
 if not code then return reply({ 'N' }) end
 local fam = jget(fk(F, 'f'))
 if not fam then return reply({ 'N' }) end

@@ -3,7 +3,7 @@
 -- candidates, [8..] candidates.
 local kind = ARGV[5]
 local client = ARGV[6]
-local F, hash, rec = locate(kind, list(8, tonumber(ARGV[7])))
+local F, hash, rec = locate(kind, list(8, ARGV[7] + 0))
 if not rec then return { 'N' } end
 local fam = jget(fk(F, 'f'))
 if not fam then return { 'N' } end
