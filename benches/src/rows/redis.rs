@@ -29,6 +29,7 @@ const VS_INCR: &str = "redis_ratelimit_vs_incr";
 const ROTATION_VS_PING: &str = "redis_rotation_vs_ping";
 const FLOOR: &str = "redis_script_floor_vs_ping";
 const REFERENCE: &str = "redis_reference_script_vs_ping";
+const LIMITER_REFERENCE: &str = "redis_reference_limiter_vs_incr";
 const DECISIONS_16: &str = "redis_ratelimit_16_tasks";
 const ROTATIONS_16: &str = "redis_rotations_16_tasks";
 
@@ -50,13 +51,14 @@ const CLIENT_KEYS: usize = 1024;
 /// Concurrent tasks of the throughput rows.
 const TASKS: usize = 16;
 
-fn all_ids() -> [&'static str; 7] {
+fn all_ids() -> [&'static str; 8] {
     [
         VS_PING,
         VS_INCR,
         ROTATION_VS_PING,
         FLOOR,
         REFERENCE,
+        LIMITER_REFERENCE,
         DECISIONS_16,
         ROTATIONS_16,
     ]
@@ -68,7 +70,7 @@ fn skipped(only: &dyn Fn(&str) -> bool, why: &str) -> Vec<Row> {
         .filter(|id| only(id))
         .map(|id| {
             let baseline = match id {
-                VS_INCR => INCR,
+                VS_INCR | LIMITER_REFERENCE => INCR,
                 FLOOR | REFERENCE => PING,
                 DECISIONS_16 | ROTATIONS_16 => ONE_TASK,
                 _ => PING,
@@ -232,6 +234,33 @@ pub fn rows(settings: Settings, only: &dyn Fn(&str) -> bool) -> Vec<Row> {
             Row::time(VS_INCR, ours, INCR, base, Goal::AtMost(1.2)).with_note(
                 "the recipe is fast only because it is not atomic (and a crash between INCR and \
              EXPIRE leaves a key with no TTL); ours is one atomic script",
+            ),
+        );
+    }
+    if only(LIMITER_REFERENCE) {
+        // The premise of redis_ratelimit_vs_incr's goal: the simplest atomic counter, the
+        // INCR-then-PEXPIRE recipe as one script, over the same keys.
+        let counter = redis::Script::new(
+            r"local n = redis.call('INCR', KEYS[1])
+            if n == 1 then redis.call('PEXPIRE', KEYS[1], 60000) end
+            return n",
+        );
+        let mut n = 0usize;
+        let (ours, base) = compare(
+            settings,
+            || {
+                n = n.wrapping_add(1);
+                let mut c = conn.clone();
+                let mut inv = counter.prepare_invoke();
+                inv.key(format!("{prefix}:refrl:{}", keys[n % CLIENT_KEYS]));
+                let _: i64 = rt.block_on(inv.invoke_async(&mut c)).unwrap();
+            },
+            incr,
+        );
+        rows.push(
+            Row::time(LIMITER_REFERENCE, ours, INCR, base, Goal::Report).with_note(
+                "the issue's premise for redis_ratelimit_vs_incr: the simplest atomic counter (INCR \
+                 and, on a new key, PEXPIRE, in one script; no decision logic), 1024 keys",
             ),
         );
     }
