@@ -440,6 +440,10 @@ fn rejection(r: &Reply) -> Result<Rejection, StoreError> {
 /// Times: the server's `TIME` ([`TimeSource::Server`], the default) or the request's `now`
 /// ([`TimeSource::Caller`], for managed services that refuse `TIME` in scripts, and for tests
 /// on a manual clock).
+///
+/// Limit: a rotation takes at most 999 candidate hashes, and at most 999 hashes in each
+/// binding list (the rotation script reads their counts as three digits); more is a permanent
+/// [`StoreError::Backend`]. The rotation service sends one hash per key of the key ring.
 #[derive(Debug)]
 pub struct RedisGrantStore {
     conn: RedisConnection,
@@ -599,13 +603,14 @@ impl RedisGrantStore {
             self.command::<Option<String>>(&p0),
             self.command::<Option<String>>(&p1),
         );
-        let reply = Reply::unpack(reply?)?;
+        let reply = reply.and_then(Reply::unpack);
         let written = [
             r0.as_ref().is_ok_and(Option::is_some),
             r1.as_ref().is_ok_and(Option::is_some),
         ];
-        if !success(reply.tag()?) {
-            // Nothing was issued: drop the pointers this call wrote (their TTLs would anyway).
+        if !reply.as_ref().is_ok_and(|r| r.tag().is_ok_and(&success)) {
+            // Nothing was issued, or the reply is lost or unreadable (then no token is handed
+            // out either): drop the pointers this call wrote (their TTLs would anyway).
             let unused: Vec<String> = new
                 .iter()
                 .zip(written)
@@ -615,8 +620,11 @@ impl RedisGrantStore {
             if !unused.is_empty() {
                 let _ = self.command::<i64>(redis::cmd("DEL").arg(&unused)).await;
             }
+            let reply = reply?;
+            reply.tag()?;
             return Ok(Some(reply));
         }
+        let reply = reply?;
         // Issued: both pointers must be there before a token is handed out.
         for ((k, h, ttl), result) in new.into_iter().zip([r0, r1]) {
             match result {

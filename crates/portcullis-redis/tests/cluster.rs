@@ -1,6 +1,6 @@
 //! The Redis stores on a real Redis Cluster of three masters: both conformance suites, round
-//! trips counted per operation, and 64 redemptions of one refresh token through 64 Cluster
-//! connections.
+//! trips counted per operation, 64 redemptions of one refresh token through 64 Cluster
+//! connections, and a failed rotation's cleanup.
 //!
 //! The Cluster is the one `REDIS_CLUSTER_URLS` names (comma-separated node URLs), or else one
 //! this test starts on loopback ports with redis-server and `redis-cli --cluster create`, and
@@ -313,4 +313,76 @@ async fn cluster_sixty_four_connections_race_one_refresh_token() {
     // the replays found the family through the pointer; the winner's tokens are dead with it
     let win = results.iter().find_map(|r| r.as_ref().ok()).unwrap();
     assert!(!h.active(&win.access_token).await.unwrap());
+}
+
+/// Keys matching `pattern` over every master.
+async fn count_keys(nodes: &[RedisConnection], pattern: &str) -> usize {
+    let mut n = 0;
+    for node in nodes {
+        let mut c = node.clone();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            n += keys.len();
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    n
+}
+
+/// A rotation whose script fails (here on a family record that does not decode) is a clear,
+/// permanent store error, hands out nothing, and leaves no pointer behind: the pointers written
+/// in the same round trip as the script are deleted, as for a refused rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_failed_rotation_leaves_no_pointers() {
+    let Some((urls, _cluster)) = common::cluster("cluster_failed_rotation") else {
+        return;
+    };
+    let conn = RedisConnection::connect_cluster(&urls).await.unwrap();
+    let mut nodes = Vec::new();
+    for u in &urls {
+        nodes.push(RedisConnection::connect(u).await.unwrap());
+    }
+    let root = common::prefix("cfail");
+    let store: Arc<dyn GrantStore> = Arc::new(grant_store(&conn, &root, TimeSource::Server));
+    let h = Harness::new(Arc::clone(&store)).unwrap();
+    let (auth, pair) = h.grant(USER, CLIENT).await.unwrap();
+    let pointers = format!("{root}:[ra]:{{*");
+    let before = count_keys(&nodes, &pointers).await;
+    // the code's refresh token and access token
+    assert_eq!(before, 2);
+
+    let mut c = conn.clone();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{root}:{{{}}}:f", auth.family))
+        .arg("not json")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let e = h.refresh(&pair.refresh_token).await.unwrap_err();
+    assert_eq!(e.oauth_error().code(), ErrorCode::ServerError, "{e:?}");
+    assert!(
+        !e.is_retryable(),
+        "a record that does not decode is not retryable"
+    );
+    assert_eq!(count_keys(&nodes, &pointers).await, before);
+
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{root}:{{{}}}:f", auth.family))
+        .query_async(&mut c)
+        .await
+        .unwrap();
 }

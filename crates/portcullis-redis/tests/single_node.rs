@@ -677,3 +677,55 @@ async fn ratelimit_script_matches_the_rust_algorithms() {
 fn clock_now(clock: &ManualClock) -> u64 {
     portcullis_core::Clock::now(clock).as_micros()
 }
+
+/// The rotation script reads its counts as three digits: 999 candidates are accepted, 1,000
+/// are a permanent store error before anything is sent, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_counts_are_capped_at_999() {
+    let Some((_, conn)) = common::redis("rotation_counts_are_capped_at_999").await else {
+        return;
+    };
+    let root = common::prefix("cap");
+    let store: Arc<dyn GrantStore> = Arc::new(grant_store(&conn, &root, TimeSource::Server));
+    let h = Harness::new(Arc::clone(&store)).unwrap();
+    let (_, pair) = h.grant(USER, CLIENT).await.unwrap();
+    let presented = h.refresh_hash(&pair.refresh_token);
+    let proof = &portcullis_rotation::BindingProof::default();
+    let lifetimes = portcullis_rotation::Lifetimes {
+        refresh_idle: Duration::from_secs(3600),
+        access: Duration::from_secs(600),
+    };
+    let rotate = |n: usize, tag: &str| {
+        let candidates = vec![presented; n];
+        let (successor, access) = (
+            h.refresh_hash(&format!("successor-{tag}").into()),
+            h.refresh_hash(&format!("access-{tag}").into()),
+        );
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .rotate_refresh(&portcullis_rotation::RefreshRotation {
+                    candidates: &candidates,
+                    client_id: CLIENT,
+                    scope: None,
+                    binding: proof,
+                    binding_policy: portcullis_rotation::BindingPolicy::default(),
+                    grace_window: Duration::ZERO,
+                    successor,
+                    access,
+                    lifetimes,
+                    now: wall_clock(),
+                })
+                .await
+        }
+    };
+    let e = rotate(1000, "a").await.unwrap_err();
+    assert!(!e.is_retryable(), "{e:?}");
+    // nothing changed: the token still rotates, with 999 candidates
+    let r = rotate(999, "b").await.unwrap();
+    assert!(
+        matches!(r, portcullis_rotation::RefreshOutcome::Rotated { .. }),
+        "{r:?}"
+    );
+    common::clean(&conn, &root).await;
+}
