@@ -104,10 +104,7 @@ async fn cluster_round_trips_per_operation() {
         return;
     };
     let plain = RedisConnection::connect_cluster(&urls).await.unwrap();
-    let mut nodes = Vec::new();
-    for u in &urls {
-        nodes.push(RedisConnection::connect(u).await.unwrap());
-    }
+    let nodes = connect_nodes(&urls).await;
     let counter = RoundTripCounter::new();
     let conn = plain.counting(&counter);
     let root = common::prefix("crt");
@@ -315,28 +312,20 @@ async fn cluster_sixty_four_connections_race_one_refresh_token() {
     assert!(!h.active(&win.access_token).await.unwrap());
 }
 
+/// A plain connection to each master.
+async fn connect_nodes(urls: &[String]) -> Vec<RedisConnection> {
+    let mut nodes = Vec::new();
+    for u in urls {
+        nodes.push(RedisConnection::connect(u).await.unwrap());
+    }
+    nodes
+}
+
 /// Keys matching `pattern` over every master.
 async fn count_keys(nodes: &[RedisConnection], pattern: &str) -> usize {
     let mut n = 0;
     for node in nodes {
-        let mut c = node.clone();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            n += keys.len();
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        n += common::keys_matching(node, pattern).await.len();
     }
     n
 }
@@ -350,10 +339,7 @@ async fn cluster_failed_rotation_leaves_no_pointers() {
         return;
     };
     let conn = RedisConnection::connect_cluster(&urls).await.unwrap();
-    let mut nodes = Vec::new();
-    for u in &urls {
-        nodes.push(RedisConnection::connect(u).await.unwrap());
-    }
+    let nodes = connect_nodes(&urls).await;
     let root = common::prefix("cfail");
     let store: Arc<dyn GrantStore> = Arc::new(grant_store(&conn, &root, TimeSource::Server));
     let h = Harness::new(Arc::clone(&store)).unwrap();

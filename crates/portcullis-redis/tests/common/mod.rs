@@ -118,31 +118,38 @@ pub fn prefix(name: &str) -> String {
     )
 }
 
-/// Delete every key under `root` (`root*`), on a single node.
-pub async fn clean(conn: &RedisConnection, root: &str) {
+/// Every key matching `pattern`, on a single node (`SCAN`).
+pub async fn keys_matching(conn: &RedisConnection, pattern: &str) -> Vec<String> {
     let mut conn = conn.clone();
     let mut cursor: u64 = 0;
+    let mut all = Vec::new();
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(format!("{root}*"))
+            .arg(pattern)
             .arg("COUNT")
             .arg(1000)
             .query_async(&mut conn)
             .await
             .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
+        all.extend(keys);
         if next == 0 {
-            break;
+            return all;
         }
         cursor = next;
+    }
+}
+
+/// Delete every key under `root` (`root*`), on a single node.
+pub async fn clean(conn: &RedisConnection, root: &str) {
+    let keys = keys_matching(conn, &format!("{root}*")).await;
+    for chunk in keys.chunks(1000) {
+        let _: i64 = redis::cmd("UNLINK")
+            .arg(chunk)
+            .query_async(&mut conn.clone())
+            .await
+            .unwrap();
     }
 }
 
